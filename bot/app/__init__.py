@@ -1,0 +1,1 @@
+"""Use cases wiring ports together, scheduler, daemon, settings and the CLI."""

@@ -1,0 +1,1 @@
+"""Pure domain logic. Nothing here may import an I/O library (a test enforces it)."""
