@@ -30,9 +30,14 @@ class OutgoingMail:
 
 
 class MailSender(Protocol):
-    """Delivers one serialised message. Raises ``TemporaryError`` or ``PermanentError`` on failure."""
+    """Delivers one serialised message. Raises ``TemporaryError`` or ``PermanentError`` on failure.
 
-    def send(self, mail: OutgoingMail) -> None: ...
+    Asynchronous so that the outbox can keep several SMTP sessions busy at once.
+    """
+
+    async def send(self, mail: OutgoingMail) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""Parse raw inbound mail into a :class:`bot.domain.message.ParsedMessage`.
+
+mail-parser does the MIME decoding; when it fails (it raises on some real bounces) or mis-decodes a body
+(replacement characters from a lying charset label), the stdlib ``email`` package takes over. Everything after
+this adapter reads only the value object. Only :class:`UnreadableMessageError` ever escapes.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from email.message import Message
+
+import mailparser
+
+from bot.adapters.parse.autoreply import detect_auto_reply
+from bot.adapters.parse.bounce import detect_bounce
+from bot.adapters.parse.html_text import html_to_text
+from bot.adapters.parse.language import detect_language
+from bot.adapters.parse.mime import (
+    MAX_HEADER_CHARS,
+    address_list,
+    first_text,
+    get_header,
+    header_text,
+    message_ids,
+    parse_date,
+    sender_of,
+    walk_limited,
+)
+from bot.adapters.parse.quotes import split_reply
+from bot.domain.errors import UnreadableMessageError
+from bot.domain.message import Attachment, ParsedMessage
+
+__all__ = ["parse_message", "split_reply", "html_to_text"]
+
+logger = logging.getLogger(__name__)
+# mail-parser logs a WARNING for every MIME subtype it does not render (images, reports...): noise, not news.
+logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+_MAX_RAW_BYTES = 50_000_000
+_MAX_HEADERS_KEPT = 200
+
+
+def parse_message(raw: bytes, *, max_text_chars: int = 200_000) -> ParsedMessage:
+    """Decode ``raw`` (an RFC 5322 message) into a :class:`ParsedMessage`.
+
+    Raises :class:`UnreadableMessageError` when the bytes are not a message at all (empty, no headers and no
+    text) or when both mail-parser and the stdlib fail on them; never anything else.
+    """
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise UnreadableMessageError(f"expected bytes, got {type(raw).__name__}")
+    data = bytes(raw[:_MAX_RAW_BYTES])
+    try:
+        return _parse(data, max_text_chars)
+    except UnreadableMessageError:
+        raise
+    except (RecursionError, MemoryError) as exc:
+        raise UnreadableMessageError(f"message too deeply nested or too large: {exc.__class__.__name__}") from exc
+    except Exception as exc:  # noqa: BLE001 - the inbox loop must never stop on bad input: quarantine it
+        logger.warning("unreadable message: %s: %s", exc.__class__.__name__, exc)
+        raise UnreadableMessageError(f"cannot parse message: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
+    if not data.strip():
+        raise UnreadableMessageError("empty message")
+    plain, html, attachments_raw, message = _with_mailparser(data)
+    if message is None:
+        message = email.message_from_bytes(data)
+    if len(message) == 0 and not message.get_payload():
+        raise UnreadableMessageError("no headers and no body")
+
+    if plain is None or "\ufffd" in plain:
+        plain = first_text(message, "plain") or plain or ""
+    if not plain.strip():
+        if html is None:
+            html = first_text(message, "html")
+        plain = html_to_text(html, max_chars=max_text_chars) if html else ""
+    body = plain.replace("\r\n", "\n").replace("\r", "\n")[:max_text_chars]
+
+    subject = get_header(message, "Subject")
+    sender, sender_name = sender_of(message)
+    date = parse_date(get_header(message, "Date"))
+    in_reply_to = next(iter(message_ids(get_header(message, "In-Reply-To"))), None)
+    references = message_ids(get_header(message, "References"))
+
+    bounce = detect_bounce(message, sender, sender_name, subject, body)
+    if bounce is not None:
+        reply_text, quoted_text = body.strip(), ""
+    else:
+        reply_text, quoted_text = split_reply(body)
+    verdict = None if bounce is not None else detect_auto_reply(message, subject, reply_text, date.date() if date else None)
+
+    related = list(bounce.related_message_ids if bounce else ())
+    related.extend(i for i in ((in_reply_to,) if in_reply_to else ()) + references if i not in related)
+    return ParsedMessage(
+        message_id=next(iter(message_ids(get_header(message, "Message-ID"))), None),
+        in_reply_to=in_reply_to,
+        references=references,
+        sender=sender,
+        sender_name=sender_name,
+        to=address_list(message, "To"),
+        cc=address_list(message, "Cc"),
+        subject=subject,
+        date=date,
+        body_text=body,
+        reply_text=reply_text,
+        quoted_text=quoted_text,
+        attachments=_attachments(message, attachments_raw),
+        language=detect_language(reply_text, quoted_text, subject),
+        auto_reply=bool(verdict and verdict.is_auto),
+        auto_reply_reason=verdict.reason if verdict else None,
+        return_date=verdict.return_date if verdict else None,
+        bounce=bounce.info if bounce else None,
+        related_message_ids=tuple(related),
+        returned_text=bounce.returned_text if bounce else "",
+        headers=_headers(message),
+    )
+
+
+def _with_mailparser(data: bytes) -> tuple[str | None, str | None, list[dict[str, object]] | None, Message | None]:
+    """mail-parser's view of the message; Nones where it failed (the stdlib fills in)."""
+    try:
+        parsed = mailparser.parse_from_bytes(data)
+    except Exception as exc:  # noqa: BLE001 - mail-parser raises AttributeError/TypeError on some bounces
+        logger.debug("mail-parser failed (%s), falling back to the stdlib", exc.__class__.__name__)
+        return None, None, None, None
+    message = parsed.message if isinstance(parsed.message, Message) else None
+    plain = parsed.text_plain[0] if parsed.text_plain else None
+    html = parsed.text_html[0] if parsed.text_html else None
+    return plain, html, list(parsed.attachments), message
+
+
+def _attachments(message: Message, raw: list[dict[str, object]] | None) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    for part, _, _ in walk_limited(message):
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if not filename and part.get_content_disposition() != "attachment":
+            continue
+        try:
+            payload = part.get_payload(decode=True)
+        except (ValueError, TypeError, AssertionError):
+            payload = None
+        size = len(payload) if isinstance(payload, bytes) else 0
+        found.append(Attachment(header_text(filename or "")[:255], part.get_content_type(), size))
+    if not found and raw:
+        # mail-parser also finds uuencoded attachments the MIME tree does not show.
+        for item in raw:
+            found.append(Attachment(str(item.get("filename") or "")[:255], str(item.get("mail_content_type") or ""), 0))
+    return tuple(found)
+
+
+def _headers(message: Message) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for name, value in message.items()[:_MAX_HEADERS_KEPT]:
+        out.append((str(name)[:200], header_text(value)[:MAX_HEADER_CHARS]))
+    return tuple(out)

@@ -1,0 +1,270 @@
+"""Split a reply into the sender's new text and the quoted conversation below (or inside) it.
+
+Line-based, like github's email_reply_parser and Discourse's email_reply_trimmer: each line is classified once
+with anchored, non-backtracking patterns (input lines are capped in length), then the first *hard* marker —
+an attribution ("On … wrote:", "Le … a écrit :"), an "Original Message" / "Message d'origine" separator, or an
+Outlook header block ("From: … Sent: …", "De : … Envoyé : …") — starts the quote. ``>`` lines above that marker
+are quote too. Signatures, mobile footers and disclaimers are then removed by :mod:`.signature`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.adapters.parse.signature import is_footer, strip_signature
+
+#: Lines are classified on at most this many characters: patterns stay linear even on pathological input.
+_LINE_CAP = 400
+#: A multi-line attribution ("On Mon, … <\njohn@x> wrote:") spans at most this many lines.
+_ATTRIBUTION_SPAN = 4
+
+_WROTE = re.compile(
+    r"(?:wrote|writes|a [ée]crit|[ée]crit|schrieb|schreef|escribi[óo]|ha escrit|ha scritto|scritto|escreveu|skrev"
+    r"(?: f[øo]lgende)?|napisa[łl](?:\(a\))?|pisze|написал[а]?|kirjoitti|[íi]rta|yazd[ıi]|napsal|geschreven"
+    r"|작성|のメッセージ|写道|寫道)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
+_ATTRIBUTION_START = re.compile(
+    r"^(?:on|le|am|el|il|op|den|em|w dniu|dne|p[åa]|le\s|\d{1,4}[./-]|\S+\.\s\d{1,2}\.|在|\d{4}/)",
+    re.IGNORECASE,
+)
+_VERB_ANYWHERE = re.compile(r"\b(?:wrote|schrieb|skrev|a [ée]crit|escribi[óo]|scritto|schreef|napisa[łl]|pisze)\b", re.I)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_HAS_DIGIT = re.compile(r"\d")
+
+_FROM_KEYS = r"from|de|von|van|da|od|fra|fr[åa]n|l[äa]hett[äa]j[äa]|felad[óo]|от|exp[ée]diteur|envoy[ée] par|发件人|寄件者|差出人"
+_OTHER_KEYS = (
+    r"sent|envoy[ée]|date|to|[àa]|subject|objet|cc|gesendet|datum|an|betreff|enviado|para|asunto|fecha"
+    r"|verzonden|aan|onderwerp|verstuurd|inviato|oggetto|data|a|wys[łl]ano|temat|do|skickat|[äa]mne|till"
+    r"|sendt|emne|til|kopie|reply-to|r[ée]pondre [àa]|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|отправлено|кому|тема"
+)
+_FROM_HEADER = re.compile(rf"^[*_]{{0,2}}(?:{_FROM_KEYS})[*_]{{0,2}}\s?[:：][*_]{{0,2}}\s*\S", re.IGNORECASE)
+_OTHER_HEADER = re.compile(rf"^[*_]{{0,2}}(?:{_OTHER_KEYS}|{_FROM_KEYS})[*_]{{0,2}}\s?[:：]", re.IGNORECASE)
+
+_SEPARATOR_PHRASES = frozenset(
+    {
+        "original message", "message d'origine", "message d’origine", "mail original", "courriel original",
+        "message original", "forwarded message", "forwarded message follows", "message transféré",
+        "message transfere", "ursprüngliche nachricht", "ursprungliche nachricht", "weitergeleitete nachricht",
+        "mensaje original", "mensaje reenviado", "messaggio originale", "messaggio inoltrato",
+        "oorspronkelijk bericht", "doorgestuurd bericht", "original meddelelse", "opprinnelig melding",
+        "originalmeddelande", "alkuperäinen viesti", "wiadomość oryginalna", "mensagem original",
+        "mensagem encaminhada", "original e-mail", "e-mail original", "reply message", "message",
+    }
+)  # fmt: skip
+_FORWARD_LINES = re.compile(
+    r"^(?:begin forwarded message|d[ée]but du message r[ée]exp[ée]di[ée]|anfang der weitergeleiteten nachricht"
+    r"|inicio del mensaje reenviado|inizio messaggio inoltrato)\s*:?\s*$",
+    re.IGNORECASE,
+)
+_REPLY_ABOVE = re.compile(
+    r"(?:reply above this line|r[ée]pondez au-dessus de cette ligne|antwort oberhalb dieser zeile"
+    r"|responda por encima de esta l[íi]nea|rispondi sopra questa riga|please type your reply above)",
+    re.IGNORECASE,
+)
+_RULE = re.compile(r"^[-_=*~]{5,}$")
+#: "-------- Oprindelig besked --------": a short phrase framed by rules is a separator in any language.
+_FRAMED = re.compile(r"^[-_=]{3,}\s?[^\W\d_][^\d\n]{2,40}?\s?[-_=]{3,}$")
+_STRIP_DECOR = " \t-_=*>~"
+
+
+def _clean(line: str) -> str:
+    return line[:_LINE_CAP].strip()
+
+
+def _unquote(line: str) -> str:
+    """The line without leading ``>`` quote marks (Apple Mail quotes its own attribution)."""
+    return line.lstrip("> \t")
+
+
+def _is_separator(line: str) -> bool:
+    core = _unquote(line)
+    if _FORWARD_LINES.match(core) or _REPLY_ABOVE.search(core):
+        return True
+    if core.count("-") < 2 and core.count("_") < 2 and core.count("=") < 2:
+        return False  # cheap exit before the phrase checks
+    phrase = core.strip(_STRIP_DECOR).lower()
+    return phrase in _SEPARATOR_PHRASES or (_FRAMED.match(core) is not None and len(phrase.split()) <= 5)
+
+
+def _attribution_core(line: str) -> str:
+    return _unquote(_clean(line)).strip("-– ").strip()
+
+
+def _ends_attribution(core: str) -> bool:
+    tail = core[-60:]
+    return core.endswith((":", "：", "작성", "のメッセージ")) or _WROTE.search(tail) is not None
+
+
+def _attribution_start(lines: list[str], index: int) -> int:
+    """If line ``index`` ends an attribution, the index of its first line; else -1.
+
+    Scanning from the *end* line backwards (at most a few non-blank lines) keeps a paragraph that merely precedes
+    the attribution out of it.
+    """
+    core = _attribution_core(lines[index])
+    if not core or not _ends_attribution(core):
+        return -1
+    joined = core
+    for back in range(_ATTRIBUTION_SPAN):
+        at = index - back
+        if back:
+            if at < 0:
+                break
+            previous = _attribution_core(lines[at])
+            if not previous or _ends_attribution(previous):
+                break
+            joined = f"{previous} {joined}"
+        if len(joined) > 3 * _LINE_CAP:
+            break
+        if _is_attribution(joined, lines, index):
+            # Prefer the longest span whose first line looks like an attribution start.
+            for further in range(back + 1, _ATTRIBUTION_SPAN):
+                earlier = index - further
+                if earlier < 0:
+                    break
+                prev = _attribution_core(lines[earlier])
+                if not prev or _ends_attribution(prev):
+                    break
+                candidate = f"{prev} {joined}"
+                dated_line = _HAS_DIGIT.search(prev) and len(prev) < 80 and not prev.endswith((".", "!", "?"))
+                looks_like = _ATTRIBUTION_START.match(candidate) or dated_line
+                if looks_like and _is_attribution(candidate, lines, index):
+                    at, joined = earlier, candidate
+            return at
+    return -1
+
+
+def _is_attribution(joined: str, lines: list[str], end: int) -> bool:
+    verb_at_end = _WROTE.search(joined[-60:]) is not None
+    starts_like = _ATTRIBUTION_START.match(joined) is not None
+    has_address = _EMAIL.search(joined) is not None
+    has_digit = _HAS_DIGIT.search(joined) is not None
+    if verb_at_end and (starts_like or has_address or has_digit):
+        return True
+    if verb_at_end and _next_is_quoted(lines, end + 1):
+        return True
+    if not joined.endswith((":", "：")) or len(joined) > 250:
+        return False
+    if starts_like and has_digit and _VERB_ANYWHERE.search(joined):
+        return True  # "Am 25.06.2015 um 10:55 schrieb Test user:"
+    # "2014-03-09 20:48 GMT+01:00 Rémi Dolan <r@d.com>:" (Gmail in some locales)
+    return has_address and has_digit and len(joined) < 200
+
+
+def _next_is_quoted(lines: list[str], start: int) -> bool:
+    for line in lines[start : start + 3]:
+        if line.strip():
+            return line.lstrip().startswith(">")
+    return False
+
+
+def _header_block_at(lines: list[str], index: int) -> bool:
+    first = _unquote(_clean(lines[index]))
+    if not _FROM_HEADER.match(first):
+        return False
+    seen = 0
+    for line in lines[index + 1 : index + 8]:
+        cleaned = _unquote(_clean(line))
+        if not cleaned:
+            continue
+        if _OTHER_HEADER.match(cleaned):
+            return True
+        seen += 1
+        if seen > 1:
+            break
+    # A lone "From: someone <a@b>" line (no Sent/To below) still introduces a quoted mail.
+    return _EMAIL.search(first) is not None
+
+
+def _rule_before_header(lines: list[str], index: int) -> bool:
+    """``____`` / ``-----`` lines start the quote only when a header block follows (Outlook, Hotmail)."""
+    if not _RULE.match(_unquote(_clean(lines[index]))):
+        return False
+    for at in range(index + 1, min(len(lines), index + 4)):
+        cleaned = _unquote(_clean(lines[at]))
+        if cleaned:
+            return _OTHER_HEADER.match(cleaned) is not None
+    return False
+
+
+def find_quote_start(lines: list[str]) -> int:
+    """Index of the first line of the quoted part (a hard marker), or ``len(lines)`` when there is none."""
+    for index, raw in enumerate(lines):
+        line = _clean(raw)
+        if not line:
+            continue
+        if _is_separator(line) or _rule_before_header(lines, index) or _header_block_at(lines, index):
+            return index
+        begin = _attribution_start(lines, index)
+        if begin >= 0:
+            return begin
+    return len(lines)
+
+
+def split_reply(text: str) -> tuple[str, str]:
+    """Split ``text`` into ``(new_text, quoted_text)``.
+
+    ``new_text`` is what the sender wrote, without quotes, signature, mobile footer or disclaimer;
+    ``quoted_text`` is the quoted conversation (reminders we sent, earlier messages) that was removed.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    start = find_quote_start(lines)
+    # A mobile footer ("Sent from my iPhone") ends the new text even when the quote below has no marker.
+    footer = next((i for i in range(1, start) if is_footer(lines[i])), None)
+    if footer is not None:
+        head, quoted = lines[:footer], lines[footer + 1 :]
+    else:
+        head, quoted = lines[:start], lines[start:]
+
+    # ">" lines at the end of the new text belong to the quote (a quote with no attribution line).
+    end = len(head)
+    while end > 0 and (not head[end - 1].strip() or head[end - 1].lstrip().startswith(">")):
+        end -= 1
+    if any(line.lstrip().startswith(">") for line in head[end:]):
+        quoted = head[end:] + quoted
+        head = head[:end]
+    # Inline answers (quote, answer, quote, answer): keep the answers only.
+    if any(line.lstrip().startswith(">") for line in head):
+        quoted = [line for line in head if line.lstrip().startswith(">")] + quoted
+        head = [line for line in head if not line.lstrip().startswith(">")]
+    if footer is None:
+        answer, quoted = _bottom_posted(quoted)
+        head = head + answer
+
+    new_text = strip_signature("\n".join(head)).strip()
+    quoted_text = "\n".join(quoted).strip()
+    if not new_text and quoted_text and start == 0 and _is_forward(lines):
+        # A bare forward ("TR:" with nothing above): the forwarded mail is all there is to read.
+        return quoted_text, ""
+    return new_text, quoted_text
+
+
+def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
+    """Nothing above the quote: the answer may sit below ("On … wrote:", "> …" lines, then the answer)."""
+    if not quoted:
+        return [], quoted
+    index = 1
+    while index < len(quoted) and _attribution_start(quoted, index) == -1 and index < _ATTRIBUTION_SPAN:
+        if quoted[index].lstrip().startswith(">"):
+            break
+        index += 1
+    saw_quote = False
+    while index < len(quoted) and (not quoted[index].strip() or quoted[index].lstrip().startswith(">")):
+        saw_quote = saw_quote or quoted[index].lstrip().startswith(">")
+        index += 1
+    if not saw_quote or index >= len(quoted):
+        return [], quoted
+    rest = quoted[index:]
+    if find_quote_start(rest) == 0:
+        return [], quoted
+    answer = [line for line in rest if not line.lstrip().startswith(">")]
+    removed = quoted[:index] + [line for line in rest if line.lstrip().startswith(">")]
+    return answer, removed
+
+
+def _is_forward(lines: list[str]) -> bool:
+    first = next((_clean(line) for line in lines if line.strip()), "")
+    phrase = _unquote(first).strip(_STRIP_DECOR).lower()
+    return "forward" in phrase or "transf" in phrase or "weitergeleitet" in phrase or bool(_FORWARD_LINES.match(first))

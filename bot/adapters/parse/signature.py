@@ -1,0 +1,135 @@
+"""Remove the sender's signature, mobile footer and legal disclaimer from the end of a reply.
+
+Conservative on purpose: a debtor's last sentence ("Sent from my desk, is much easier…", "PS: paid today") must
+survive. Only the bottom of the text is examined, and a block is cut only when everything below its first line
+looks like a signature (short lines, contact details, footers).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Only the last lines can be a signature.
+_TAIL_LINES = 25
+_LINE_CAP = 300
+
+_DELIMITER = re.compile(r"^(?:--|—|__|-- )\s*$")
+_RULE = re.compile(r"^[-_=*]{4,}$")
+_DASH_NAME = re.compile(r"^-[^\W\d_][\w.'’-]*(?: [\w.'’-]+){0,3}$")
+_FOOTER = re.compile(
+    r"^(?:sent from (?:my )?[\w-]+(?: [\w-]+){0,3}|sent from (?:mail|outlook|yahoo mail|my mobile|samsung mobile)"
+    r"(?: for [\w ]{1,30})?|sent (?:from|with|via) (?:[\w-]+ ){0,3}(?:iphone|ipad|android|blackberry|mobile|sparrow)"
+    r"(?: [\w ()./:-]{0,60})?|sent from (?:my )?(?:[\w-]+ ){0,3}(?:phone|device|smartphone|tablet)"
+    r"|get outlook for (?:ios|android)|envoy[ée] (?:de|depuis) (?:mon |ma |l'application )?[\w -]{2,30}"
+    r"|t[ée]l[ée]charger outlook pour (?:ios|android)|obtenir outlook pour (?:ios|android)"
+    r"|gesendet von meinem [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|enviado desde mi [\w -]{2,30}"
+    r"|inviato da(?: il mio)? [\w -]{2,30}|verzonden (?:vanaf|met) (?:mijn )?[\w -]{2,30}"
+    r"|sent using [\w -]{2,40}|sent from mail for windows(?: 10| 11)?|envoy[ée] [àa] partir de [\w -]{2,40}"
+    r"|gesendet von [\w -]{2,30}(?:für|for) (?:ios|android))[.!]?\s*(?:<[^<>\s]{1,200}>|\([^()\s]{1,200}\))?\s*$",
+    re.IGNORECASE,
+)
+_DISCLAIMER = re.compile(
+    r"^(?:confidential|confidentialit[ée]|avis de confidentialit[ée]|disclaimer|avertissement|important notice"
+    r"|this (?:e-?mail|message|communication)(?: and any (?:attachments?|files?))?(?: transmitted with it)?"
+    r" (?:is|are|may|contains?|and)"
+    r"|the information (?:contained )?in this (?:e-?mail|message)|ce (?:message|courriel|mail|e-mail)"
+    r"(?: et (?:toutes )?(?:les|ses) pi[èe]ces jointes)? (?:est|sont|et|peu|contien|ne )"
+    r"|les informations contenues dans ce|le pr[ée]sent (?:message|courriel)|pensez? [àa] l'environnement"
+    r"|please consider the environment|p please consider|think before you print|caution: this email)",
+    re.IGNORECASE,
+)
+_SIGN_OFF = re.compile(
+    r"^(?:(?:bien |tr[èe]s )?cordialement|bien [àa] vous|(?:bien )?sinc[èe]rement|salutations(?: distingu[ée]es)?"
+    r"|bonne (?:journ[ée]e|soir[ée]e)|merci(?: d'avance| beaucoup| encore)?|(?:best|kind|warm|many)? ?regards"
+    r"|best(?: wishes)?|cheers|thanks(?: again| a lot)?|thank you|many thanks|sincerely|yours(?: sincerely| faithfully)?"
+    r"|mit freundlichen gr[üu](?:ß|ss)en|viele gr[üu](?:ß|ss)e|saludos|cordiali saluti|met vriendelijke groet)"
+    r"\s*[,.!]?\s*$",
+    re.IGNORECASE,
+)
+_CONTACT = re.compile(
+    r"(?:@|https?://|www\.|\+?\d[\d .()-]{6,}\d|\b(?:t[ée]l|tel|phone|mobile|mob|fax|portable|ligne directe)\b)",
+    re.IGNORECASE,
+)
+_NAME_LIKE = re.compile(r"^[^\W\d_][\w.'’&-]*(?: [\w.'’&()-]+){0,5}$")
+
+
+def is_footer(line: str) -> bool:
+    """A mobile/webmail footer line (\"Sent from my iPhone\", \"Envoyé de mon iPhone\", \"Get Outlook for iOS\")."""
+    return _FOOTER.match(line[:_LINE_CAP].strip()) is not None
+
+
+def strip_signature(text: str) -> str:
+    """Return ``text`` without its trailing signature block, footer or disclaimer."""
+    # Gmail appends an invisible tracking mark ("ᐧ", U+1427) on a line of its own.
+    lines = text.replace("\u1427", "").rstrip().split("\n")
+    if not lines:
+        return text
+    low = max(0, len(lines) - _TAIL_LINES)
+    cut = len(lines)
+
+    # 1. Standard delimiters and mobile footers: cut at the first one in the tail.
+    for index in range(low, len(lines)):
+        line = lines[index][:_LINE_CAP].strip()
+        if index > 0 and (_DELIMITER.match(line) or is_footer(line)):
+            cut = index
+            break
+        if index > 0 and _RULE.match(line) and len(lines) - index <= 8 and _only_short_below(lines, index):
+            cut = index  # "____\nriak-users mailing list\n…" list footer or a ruled signature
+            break
+        if index > 0 and _DASH_NAME.match(line) and _only_short_below(lines, index) and len(lines) - index <= 8:
+            cut = index
+            break
+
+    # 2. A legal disclaimer paragraph near the end.
+    for index in range(low, cut):
+        line = lines[index][:_LINE_CAP].strip()
+        if index > 0 and _DISCLAIMER.match(line) and (index == 0 or not lines[index - 1].strip()):
+            cut = index
+            break
+
+    # 3. "Cordialement,\nName\nTitle\nCompany\nTel…": keep the sign-off and the name, drop the contact block.
+    cut = _trim_after_sign_off(lines, low, cut)
+    cut = _trim_contact_block(lines, cut)
+    kept = "\n".join(lines[:cut]).rstrip()
+    return kept if kept.strip() else text.strip()
+
+
+def _only_short_below(lines: list[str], index: int) -> bool:
+    return all(len(line.strip()) < 100 for line in lines[index + 1 :])
+
+
+def _trim_after_sign_off(lines: list[str], low: int, cut: int) -> int:
+    for index in range(max(low, cut - 12), cut):
+        if not _SIGN_OFF.match(lines[index][:_LINE_CAP].strip()):
+            continue
+        below = [(at, lines[at].strip()) for at in range(index + 1, cut) if lines[at].strip()]
+        if not below:
+            return cut
+        # A postscript or a real sentence below the sign-off means it was not the end of the message.
+        if any(text.lower().startswith(("ps", "p.s", "n.b", "nb")) or len(text) > 80 for _, text in below):
+            return cut
+        name_at, name = below[0]
+        if not _NAME_LIKE.match(name) or _CONTACT.search(name):
+            return cut
+        rest = below[1:]
+        if rest and (len(rest) >= 2 or any(_CONTACT.search(text) for _, text in rest)):
+            return name_at + 1
+        return cut
+    return cut
+
+
+def _trim_contact_block(lines: list[str], cut: int) -> int:
+    """A last paragraph "Name / mail / phone / web" (short lines, contact details) is a signature."""
+    end = cut
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    start = end
+    while start > 0 and lines[start - 1].strip():
+        start -= 1
+    block = [line.strip() for line in lines[start:end]]
+    if start == 0 or not 2 <= len(block) <= 6 or any(len(line) > 50 for line in block):
+        return cut
+    contacts = sum(1 for line in block[1:] if _CONTACT.search(line))
+    if _NAME_LIKE.match(block[0]) and not _CONTACT.search(block[0]) and contacts >= max(1, len(block) - 2):
+        return start
+    return cut

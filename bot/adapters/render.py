@@ -1,0 +1,219 @@
+"""The Renderer port on Jinja2: sandboxed, strict, cached, with Babel filters for money and dates.
+
+Layout on disk (one directory per language, three small files per template so that the web editor shows three
+plain text areas)::
+
+    templates/fr/reminder_1.subject.j2   one line; whitespace is collapsed
+    templates/fr/reminder_1.txt.j2       the text/plain part (no escaping)
+    templates/fr/reminder_1.html.j2      the text/html part (autoescaped), usually extends _layout.html.j2
+    templates/fr/_layout.html.j2         shared pieces start with "_" and are not templates of their own
+
+``overrides(part_file_name, language)`` returns an edited source stored elsewhere (the database, via the web
+UI) or ``None`` to use the file; call ``invalidate()`` after saving an edit: compiled templates are cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_percent
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    pass_context,
+)
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from bot.adapters.render_context import CONTEXT_VARIABLES
+from bot.domain.errors import TemplateError
+from bot.ports import RenderedMail
+
+__all__ = ["CONTEXT_VARIABLES", "PARTS", "TemplateRenderError", "TemplateRenderer", "babel_locale"]
+
+log = logging.getLogger(__name__)
+
+Overrides = Callable[[str, str], str | None]
+
+#: The three parts of a template, by file suffix.
+PARTS = ("subject", "txt", "html")
+_PART_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\.j2$")
+# Babel locales per language: en_GB writes "15 December 2026" (en_US would write "December 15, 2026").
+_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+
+
+class TemplateRenderError(TemplateError):
+    """A template failed to parse or render; names the template part, the language and the line."""
+
+    def __init__(self, template: str, language: str, line: int | None, message: str) -> None:
+        self.template = template
+        self.language = language
+        self.line = line
+        where = f"{language}/{template}" + (f", line {line}" if line else "")
+        super().__init__(f"{where}: {message}")
+
+
+def babel_locale(language: str) -> str:
+    return _LOCALES.get(language, language)
+
+
+@pass_context
+def _money(
+    ctx: Context, amount: Decimal | int | float | None, currency: str | None = None, lang: str | None = None
+) -> str:
+    if amount is None:
+        raise ValueError("money: amount is null")
+    code = currency or str(ctx.resolve("currency"))
+    return str(format_currency(amount, code, locale=babel_locale(lang or str(ctx.resolve("language")))))
+
+
+@pass_context
+def _date(ctx: Context, value: date | datetime | None, lang: str | None = None) -> str:
+    if value is None:
+        raise ValueError("date: value is null")
+    language = lang or str(ctx.resolve("language"))
+    text = str(format_date(value, "long", locale=babel_locale(language)))
+    # French writes the first day of a month as an ordinal: "1er décembre 2026"; Babel does not.
+    if value.day == 1 and language.startswith("fr") and text.startswith("1 "):
+        text = "1er" + text[1:]
+    return text
+
+
+@pass_context
+def _percent(ctx: Context, points: Decimal | int | float, lang: str | None = None) -> str:
+    """A rate in points (12.15) as a percentage in the language ("12,15 %" / "12.15%")."""
+    fraction = Decimal(str(points)) / 100
+    loc = babel_locale(lang or str(ctx.resolve("language")))
+    return str(format_percent(fraction, locale=loc, decimal_quantization=False))
+
+
+class _PartLoader(BaseLoader):
+    """Loads one language's parts: the override hook first, then the file."""
+
+    def __init__(self, directory: Path, language: str, overrides: Overrides | None) -> None:
+        self._dir = directory
+        self._language = language
+        self._overrides = overrides
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if not _PART_NAME.match(template):  # also keeps "../" out
+            raise TemplateNotFound(template)
+        if self._overrides is not None:
+            edited = self._overrides(template, self._language)
+            if edited is not None:
+                # Overrides stay cached until TemplateRenderer.invalidate(): a database read per render
+                # would cost more than the render itself.
+                return edited, f"override:{self._language}/{template}", lambda: True
+        path = self._dir / template
+        try:
+            mtime = path.stat().st_mtime_ns
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TemplateNotFound(template) from exc
+
+        def uptodate() -> bool:
+            try:
+                return path.stat().st_mtime_ns == mtime
+            except OSError:
+                return False
+
+        return source, str(path), uptodate
+
+    def list_templates(self) -> list[str]:
+        if not self._dir.is_dir():
+            return []
+        return sorted(p.name for p in self._dir.iterdir() if p.is_file() and _PART_NAME.match(p.name))
+
+
+def template_names(files: Sequence[str]) -> list[str]:
+    """Template names (``reminder_1``) among part file names, shared pieces (``_layout``) excluded."""
+    return sorted({f.split(".", 1)[0] for f in files if not f.startswith("_") and f.endswith(".j2")})
+
+
+class TemplateRenderer:
+    """Renders ``templates/<language>/<name>.{subject,txt,html}.j2`` in a Jinja2 sandbox."""
+
+    def __init__(self, root: Path, overrides: Overrides | None = None) -> None:
+        self.root = Path(root)
+        self._overrides = overrides
+        self._envs: dict[str, ImmutableSandboxedEnvironment] = {}
+
+    def languages(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+    def environment(self, language: str) -> ImmutableSandboxedEnvironment:
+        env = self._envs.get(language)
+        if env is None:
+            env = ImmutableSandboxedEnvironment(
+                loader=_PartLoader(self.root / language, language, self._overrides),
+                undefined=StrictUndefined,
+                autoescape=lambda name: name is not None and name.endswith(".html.j2"),
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=True,
+                cache_size=4000,
+                auto_reload=True,
+            )
+            env.filters["money"] = _money
+            env.filters["date"] = _date
+            env.filters["percent"] = _percent
+            self._envs[language] = env
+        return env
+
+    def names(self) -> Sequence[str]:
+        files: list[str] = []
+        for language in self.languages():
+            files.extend(self.environment(language).list_templates())
+        return template_names(files)
+
+    def invalidate(self) -> None:
+        """Forget compiled templates (call after an override was saved)."""
+        self._envs.clear()
+
+    def render_part(self, name: str, part: str, language: str, context: dict[str, object]) -> str:
+        file_name = f"{name}.{part}.j2"
+        try:
+            template = self.environment(language).get_template(file_name)
+            return template.render(context)
+        except TemplateSyntaxError as exc:
+            where = exc.name or file_name
+            raise TemplateRenderError(where, language, exc.lineno, exc.message or str(exc)) from exc
+        except TemplateNotFound as exc:
+            missing = exc.name or file_name
+            raise TemplateRenderError(str(missing), language, None, "template not found") from exc
+        except (
+            Exception
+        ) as exc:  # any failure inside a template (undefined, sandbox, filter) is the template's
+            where, line = _template_frame(exc.__traceback__, file_name)
+            message = f"{type(exc).__name__}: {exc}"
+            raise TemplateRenderError(where, language, line, message) from exc
+
+    def render(self, name: str, language: str, context: dict[str, object]) -> RenderedMail:
+        subject = self.render_part(name, "subject", language, context)
+        text = self.render_part(name, "txt", language, context)
+        html = self.render_part(name, "html", language, context)
+        # A subject is one header line: newlines in it would be refused by the mail builder anyway.
+        return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+def _template_frame(tb: TracebackType | None, default: str) -> tuple[str, int | None]:
+    """The innermost template file and line in a traceback Jinja rewrote to point at templates."""
+    where, line = default, None
+    while tb is not None:
+        frame_globals = tb.tb_frame.f_globals
+        if "__jinja_exception__" in frame_globals:
+            filename = str(frame_globals.get("__file__", default))
+            where = filename.rsplit("/", 1)[-1]
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return where, line

@@ -1,0 +1,55 @@
+"""What every route needs, built once by :func:`bot.adapters.web.app.create_app` and kept on ``app.state``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.adapters.web.security import LoginThrottle, SessionCodec
+from bot.app.settings import Settings
+from bot.ports import Clock
+
+log = logging.getLogger(__name__)
+
+#: A health callback returns True/False, or a dict with at least ``ok``.
+HealthCheck = Callable[[], bool | Mapping[str, Any]]
+
+
+@dataclass
+class WebServices:
+    """Hooks the daemon passes to the web UI; everything is optional so tests and ``relance demo`` need none."""
+
+    health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    templates_root: Path | None = None
+    profiles_path: Path | None = None
+    secure_cookies: bool = False
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    services: WebServices
+    codec: SessionCodec
+    throttle: LoginThrottle
+    templates_root: Path
+
+
+def web(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.web
+    return ctx
+
+
+def db(request: Request) -> Iterator[Session]:
+    """One database session per request; routes commit explicitly when they change something."""
+    with web(request).sessions() as session:
+        yield session

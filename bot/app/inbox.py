@@ -1,0 +1,294 @@
+"""Reading replies: each message is recorded with its effects in one transaction, exactly once.
+
+For every new message: parse → classify → match → decide (safety rule) → act or ask a person. The raw bytes,
+the mailbox coordinates (mailbox, UIDVALIDITY, UID) and the Message-ID are stored with the outcome; the same
+message met again (restart, UIDVALIDITY change, a copy in another folder) changes nothing. A message that
+cannot be read is quarantined for a person, never dropped, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.adapters.db.models import (
+    ClassificationRecord,
+    Client,
+    Contact,
+    InboundMessage,
+    MailboxCheckpoint,
+    ReviewItem,
+    Task,
+)
+from bot.app.audit import audit
+from bot.app.reply_actions import apply_decision
+from bot.app.reply_matching import match_reply
+from bot.app.settings import Settings
+from bot.domain.decision import Decision, Match, SenderTrust, decide
+from bot.domain.errors import UnreadableMessageError
+from bot.domain.intent import Classification, Intent
+from bot.domain.message import ParsedMessage
+from bot.ports import Clock, InboundMail, Mailbox, Renderer
+
+log = logging.getLogger(__name__)
+
+FOLDER_PROCESSED = "relance/processed"
+FOLDER_REVIEW = "relance/review"
+FOLDER_QUARANTINE = "relance/quarantine"
+REMITTANCE_WORDS = ("virement", "remittance", "avis", "payment", "paiement", "transfer", "releve", "ticket", "cb")
+
+
+@dataclass
+class InboxReport:
+    processed: int = 0
+    review: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    intents: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"processed": self.processed, "review": self.review, "quarantined": self.quarantined,
+                "duplicates": self.duplicates, "intents": dict(self.intents)}
+
+
+def classify_parsed(parsed: ParsedMessage) -> Classification:
+    """The classifier on a parsed message (also what ``relance inbox classify`` prints)."""
+    from bot.domain.classifier import classify
+
+    return classify(
+        parsed.reply_text, subject=parsed.subject, language_hint=parsed.language, sent_at=parsed.date,
+        auto_reply=parsed.auto_reply, bounce=parsed.bounce is not None,
+        has_remittance_attachment=has_remittance(parsed),
+    )
+
+
+def has_remittance(parsed: ParsedMessage) -> bool:
+    return any(a.content_type.endswith("pdf") and any(w in a.filename.lower() for w in REMITTANCE_WORDS)
+               for a in parsed.attachments)
+
+
+class InboxProcessor:
+    def __init__(self, factory: sessionmaker[Session], settings: Settings, clock: Clock, renderer: Renderer,
+                 parse: Callable[[bytes], ParsedMessage] | None = None) -> None:
+        from bot.adapters.parse import parse_message
+
+        self.factory = factory
+        self.settings = settings
+        self.clock = clock
+        self.renderer = renderer
+        self.parse = parse or parse_message
+
+    # ------------------------------------------------------------- the loop
+
+    def run_once(self, mailbox: Mailbox, report: InboxReport | None = None) -> InboxReport:
+        """Process everything new in the mailbox, then return."""
+        report = report or InboxReport()
+        with self.factory() as session:
+            checkpoint = session.get(MailboxCheckpoint, mailbox.name)
+            after, validity = (checkpoint.last_uid, checkpoint.uidvalidity) if checkpoint else (0, None)
+        for mail in mailbox.fetch_new(after, validity):
+            folder = self.process(mail, report)
+            if folder is not None:
+                try:
+                    mailbox.file_message(mail, folder)
+                except Exception as exc:  # filing is cosmetic; the database already holds the outcome
+                    log.warning("could not move message uid %s to %s: %s", mail.uid, folder, exc)
+        return report
+
+    def process(self, mail: InboundMail, report: InboxReport) -> str | None:
+        """Process one message; returns the folder to file it in (None when it was seen before)."""
+        try:
+            return self._process(mail, report)
+        except IntegrityError:
+            # Another replica recorded the same message between our check and our commit.
+            report.duplicates += 1
+            return None
+        except Exception as exc:
+            log.exception("message uid %s could not be processed; quarantining it", mail.uid)
+            self._quarantine(mail, f"{type(exc).__name__}: {exc}", None)
+            report.quarantined += 1
+            return FOLDER_QUARANTINE
+
+    def _process(self, mail: InboundMail, report: InboxReport) -> str | None:
+        with self.factory() as session, session.begin():
+            seen = session.scalar(select(InboundMessage.id).where(
+                InboundMessage.mailbox == mail.mailbox, InboundMessage.uidvalidity == mail.uidvalidity,
+                InboundMessage.uid == mail.uid))
+            if seen is not None:
+                self._checkpoint(session, mail)
+                report.duplicates += 1
+                return None
+        try:
+            parsed = self.parse(mail.raw)
+        except UnreadableMessageError as exc:
+            self._quarantine(mail, str(exc), None)
+            report.quarantined += 1
+            return FOLDER_QUARANTINE
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            row = InboundMessage(
+                mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
+                raw=mail.raw, status="processed", sender=parsed.sender, subject=parsed.subject[:2000],
+                received_at=parsed.date or now, processed_at=now)
+            if parsed.message_id and session.scalar(select(InboundMessage.id).where(
+                    InboundMessage.message_id == parsed.message_id, InboundMessage.status != "duplicate")):
+                row.status = "duplicate"
+                session.add(row)
+                self._checkpoint(session, mail)
+                report.duplicates += 1
+                return FOLDER_PROCESSED
+            session.add(row)
+            session.flush()
+            folder = self._handle(session, row, parsed, report)
+            self._checkpoint(session, mail)
+        return folder
+
+    def _checkpoint(self, session: Session, mail: InboundMail) -> None:
+        cp = session.get(MailboxCheckpoint, mail.mailbox)
+        now = self.clock.now()
+        if cp is None:
+            session.add(MailboxCheckpoint(mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, last_uid=mail.uid,
+                                          updated_at=now))
+        elif cp.uidvalidity != mail.uidvalidity:
+            cp.uidvalidity, cp.last_uid, cp.updated_at = mail.uidvalidity, mail.uid, now
+        elif mail.uid > cp.last_uid:
+            cp.last_uid, cp.updated_at = mail.uid, now
+
+    def _quarantine(self, mail: InboundMail, error: str, message_id: str | None) -> None:
+        now = self.clock.now()
+        with self.factory() as session, session.begin():
+            existing = session.scalar(select(InboundMessage).where(
+                InboundMessage.mailbox == mail.mailbox, InboundMessage.uidvalidity == mail.uidvalidity,
+                InboundMessage.uid == mail.uid))
+            if existing is None:
+                existing = InboundMessage(mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid,
+                                          message_id=message_id, raw=mail.raw, status="quarantined",
+                                          error=error[:2000], received_at=now, processed_at=now)
+                session.add(existing)
+                session.flush()
+                session.add(ReviewItem(kind="quarantine", status="open", inbound_id=existing.id,
+                                       reason=f"unreadable message: {error[:300]}", created_at=now))
+            self._checkpoint(session, mail)
+
+    # ------------------------------------------------------------- one message
+
+    def _handle(self, session: Session, row: InboundMessage, parsed: ParsedMessage, report: InboxReport) -> str:
+        classification = classify_parsed(parsed)
+        match = match_reply(session, parsed, classification)
+        row.client_id = match.client_id
+        evidence = [e.as_dict() for e in classification.evidence] + [
+            {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons]
+        session.add(ClassificationRecord(
+            inbound_id=row.id, intent=classification.intent.value,
+            secondary_intents=[i.value for i in classification.secondary_intents],
+            needs_human=classification.needs_human, confidence=classification.confidence,
+            language=classification.language, promised_date=classification.promised_date,
+            paid_date=classification.paid_date, amount=classification.amount,
+            invoice_numbers=list(match.invoice_numbers), evidence=evidence, match_reasons=list(match.reasons),
+            reply_text=parsed.reply_text[:20000], created_at=self.clock.now()))
+        report.intents[classification.intent.value] += 1
+        intent = classification.intent
+        if intent is Intent.BOUNCE and parsed.bounce is not None:
+            return self._bounce(session, row, parsed, match, report)
+        if intent is Intent.AUTO_REPLY:
+            self._auto_reply(session, parsed, match)
+            report.processed += 1
+            return FOLDER_PROCESSED
+        decision = decide(classification, match, self.settings.confidence_threshold)
+        safe_stop = (intent is Intent.DISPUTE and match.client_id is not None and bool(match.invoice_numbers)
+                     and match.sender_trust is not SenderTrust.UNKNOWN and not decision_blocks_thread(match))
+        if decision.automatic or safe_stop:
+            apply_decision(
+                session, settings=self.settings, clock=self.clock, renderer=self.renderer,
+                client_id=match.client_id, invoice_numbers=list(match.invoice_numbers), intent=intent,
+                promised_date=classification.promised_date, paid_date=classification.paid_date,
+                amount=classification.amount, actor="bot", inbound_id=row.id,
+                reason=f"reply {parsed.message_id or row.id} read as {intent.value} "
+                       f"({classification.confidence:.2f})",
+                evidence=evidence, has_remittance=has_remittance(parsed))
+            if decision.automatic:
+                report.processed += 1
+                return FOLDER_PROCESSED
+            row.status = "review"
+            report.review += 1
+            return FOLDER_REVIEW
+        self._review(session, row, classification, match, decision)
+        report.review += 1
+        return FOLDER_REVIEW
+
+    def _review(self, session: Session, row: InboundMessage, classification: Classification, match: Match,
+                decision: Decision) -> None:
+        row.status = "review"
+        kind = "unmatched" if match.client_id is None else "reply"
+        session.add(ReviewItem(
+            kind=kind, status="open", inbound_id=row.id, client_id=match.client_id,
+            invoice_numbers=list(match.invoice_numbers), intent=classification.intent.value,
+            confidence=classification.confidence, amount=classification.amount,
+            reason="; ".join(decision.reasons) or "needs a person", source_key=f"reply:{row.id}",
+            created_at=self.clock.now()))
+
+    def _bounce(self, session: Session, row: InboundMessage, parsed: ParsedMessage, match: Match,
+                report: InboxReport) -> str:
+        bounce = parsed.bounce
+        assert bounce is not None
+        now = self.clock.now()
+        recipient = (bounce.recipient or "").lower()
+        contacts = list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
+        if not contacts and match.client_id:
+            contacts = [c for c in session.scalars(select(Contact).where(Contact.client_id == match.client_id))
+                        if c.status == "active"][:1] if not recipient else []
+        if not bounce.is_permanent:
+            report.processed += 1
+            return FOLDER_PROCESSED  # a delay warning: the server is still trying; nothing to change yet
+        if not contacts:
+            row.status = "review"
+            session.add(ReviewItem(kind="unmatched", status="open", inbound_id=row.id, client_id=match.client_id,
+                                   invoice_numbers=list(match.invoice_numbers), intent=Intent.BOUNCE.value,
+                                   reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
+                                   source_key=f"reply:{row.id}", created_at=now))
+            report.review += 1
+            return FOLDER_REVIEW
+        for contact in contacts:
+            if contact.status == "active":
+                contact.status, contact.updated_at = "bouncing", now
+                contact.status_reason = f"{bounce.status or ''} {bounce.diagnostic or ''}".strip()[:500]
+                audit(session, at=now, actor="bot", entity="contact", entity_id=contact.email, action="bouncing",
+                      old={"status": "active"}, new={"status": "bouncing", "bounce_status": bounce.status},
+                      reason=f"delivery failure notice {parsed.message_id or row.id}")
+            key = f"bounce:{contact.email}:{bounce.status}"
+            if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
+                session.add(Task(kind="call", client_id=contact.client_id, invoice_numbers=list(match.invoice_numbers),
+                                 reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
+                                 source_key=key, status="open", due_on=now.date(), created_at=now))
+        report.processed += 1
+        return FOLDER_PROCESSED
+
+    def _auto_reply(self, session: Session, parsed: ParsedMessage, match: Match) -> None:
+        if not (parsed.return_date and match.client_id):
+            return
+        client = session.get(Client, match.client_id)
+        if client is None or (client.paused_until and client.paused_until >= parsed.return_date):
+            return
+        old = client.paused_until
+        client.paused_until = parsed.return_date
+        client.updated_at = self.clock.now()
+        audit(session, at=self.clock.now(), actor="bot", entity="client", entity_id=client.client_id,
+              action="paused", old={"paused_until": old.isoformat() if old else None},
+              new={"paused_until": parsed.return_date.isoformat()},
+              reason=f"out-of-office notice: back on {parsed.return_date.isoformat()}")
+
+
+def decision_blocks_thread(match: Match) -> bool:
+    return bool(match.thread_client_id and match.client_id and match.thread_client_id != match.client_id)
+
+
+def now_utc(clock: Clock) -> datetime:
+    return clock.now()

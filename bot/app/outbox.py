@@ -1,0 +1,183 @@
+"""The durable outbox: record first, then send, then mark sent (DESIGN.md, "Reliability promises").
+
+A message is rendered and stored with a unique idempotency key and a deterministic Message-ID in the same
+transaction as the decision that caused it. Workers then claim due rows, send them, and record the outcome.
+A crash after the server accepted a message but before the "sent" commit leaves the row in ``sending``; once
+its claim expires another worker sends it again and logs it as *possibly sent twice* — the only window where a
+duplicate can happen, and the Message-ID lets the recipient's mail system drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.adapters.db.models import Contact, OutboxMessage, Task
+from bot.app.audit import audit
+from bot.domain.errors import PermanentError, TemporaryError
+from bot.ports import Clock, MailSender, OutgoingMail
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    possibly_duplicated: list[str] = field(default_factory=list)
+
+    def __iadd__(self, other: DeliveryReport) -> DeliveryReport:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.failed += other.failed
+        self.possibly_duplicated += other.possibly_duplicated
+        return self
+
+
+def add_to_outbox(session: Session, *, key: str, mail: OutgoingMail, kind: str, client_id: str,
+                  invoice_numbers: Sequence[str], step: str | None, template: str, language: str, subject: str,
+                  now: datetime, deadline: timedelta, not_before: datetime | None = None) -> OutboxMessage | None:
+    """Record a message to send; returns None when the key is already there (never twice)."""
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
+        return None
+    row = OutboxMessage(
+        idempotency_key=key, message_id=mail.message_id, kind=kind, client_id=client_id,
+        invoice_numbers=list(invoice_numbers), step=step, template=template, language=language,
+        recipients=list(mail.recipients), subject=subject, raw=mail.data, status="pending", attempts=0,
+        next_attempt_at=not_before or now, deadline_at=(not_before or now) + deadline, created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def _claim(factory: sessionmaker[Session], clock: Clock, worker: str, limit: int,
+           lease: timedelta) -> tuple[list[OutboxMessage], list[str]]:
+    """Take up to ``limit`` due rows for this worker. Stale claims (a worker that died) are taken over."""
+    now = clock.now()
+    stale_before = now - lease
+    with factory() as session, session.begin():
+        due = select(OutboxMessage).where(
+            or_(
+                (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
+            )
+        ).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+        rows = list(session.scalars(due))
+        claimed: list[OutboxMessage] = []
+        takeovers: list[str] = []
+        for row in rows:
+            was = (row.status, row.claimed_by)
+            # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
+            result = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status,
+                       OutboxMessage.claimed_at.is_(row.claimed_at) if row.claimed_at is None
+                       else OutboxMessage.claimed_at == row.claimed_at)
+                .values(status="sending", claimed_by=worker, claimed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(row)
+                if was[0] == "sending":
+                    takeovers.append(row.message_id)
+                    log.warning("possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
+                                row.message_id, was[1])
+    return claimed, takeovers
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = min(timedelta(seconds=30 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+    return base * random.uniform(0.8, 1.2)
+
+
+async def _send_one(sender: MailSender, row: OutboxMessage, envelope_from: str) -> Exception | None:
+    try:
+        await sender.send(OutgoingMail(row.message_id, envelope_from, tuple(row.recipients), row.raw))
+        return None
+    except (TemporaryError, PermanentError) as exc:
+        return exc
+
+
+def _record(factory: sessionmaker[Session], clock: Clock, results: list[tuple[OutboxMessage, Exception | None]],
+            report: DeliveryReport) -> None:
+    now = clock.now()
+    with factory() as session, session.begin():
+        for row, error in results:
+            if error is None:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    status="sent", sent_at=now, attempts=row.attempts + 1, claimed_by=None, last_error=None))
+                report.sent += 1
+            elif isinstance(error, TemporaryError) and now + _backoff(row.attempts + 1) < row.deadline_at:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+                    status="pending", attempts=row.attempts + 1, next_attempt_at=now + _backoff(row.attempts + 1),
+                    claimed_by=None, last_error=str(error)[:500]))
+                report.retried += 1
+            else:
+                _fail(session, row, error, now)
+                report.failed += 1
+
+
+def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime) -> None:
+    permanent = isinstance(error, PermanentError)
+    session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+        status="failed", attempts=row.attempts + 1, claimed_by=None, last_error=str(error)[:500]))
+    if permanent:
+        for contact in session.scalars(select(Contact).where(Contact.client_id == row.client_id,
+                                                             Contact.email.in_(row.recipients))):
+            if contact.status == "active":
+                contact.status = "bouncing"
+                contact.status_reason = f"SMTP refused {row.message_id}: {str(error)[:200]}"
+                contact.updated_at = now
+                audit(session, at=now, actor="bot", entity="contact", entity_id=contact.email, action="bouncing",
+                      old={"status": "active"}, new={"status": "bouncing"},
+                      reason=f"permanent SMTP failure sending {row.template}: {str(error)[:200]}")
+    why = "refused by the mail server" if permanent else "could not be delivered before the deadline"
+    key = f"send-failed:{row.message_id}"
+    if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
+        session.add(Task(kind="call", client_id=row.client_id, invoice_numbers=list(row.invoice_numbers),
+                         reason=f"{row.template} e-mail {why}: {str(error)[:200]}", source_key=key, status="open",
+                         due_on=now.date(), created_at=now))
+    log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
+
+
+async def deliver_due(factory: sessionmaker[Session], senders: Callable[[], MailSender], clock: Clock, *,
+                      envelope_from: str, worker: str = "worker", batch: int = 100, concurrency: int = 1,
+                      lease: timedelta = timedelta(minutes=10), stop: asyncio.Event | None = None) -> DeliveryReport:
+    """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts."""
+    report = DeliveryReport()
+    pool = [senders() for _ in range(max(1, concurrency))]
+    try:
+        while not (stop and stop.is_set()):
+            rows, takeovers = _claim(factory, clock, worker, batch, lease)
+            report.possibly_duplicated += takeovers
+            if not rows:
+                break
+            queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+            for row in rows:
+                queue.put_nowait(row)
+            results: list[tuple[OutboxMessage, Exception | None]] = []
+
+            async def work(sender: MailSender, results: list[tuple[OutboxMessage, Exception | None]] = results,
+                           queue: asyncio.Queue[OutboxMessage] = queue) -> None:
+                while not queue.empty():
+                    row = queue.get_nowait()
+                    results.append((row, await _send_one(sender, row, envelope_from)))
+
+            await asyncio.gather(*(work(s) for s in pool))
+            _record(factory, clock, results, report)
+            if len(rows) < batch:
+                break
+    finally:
+        for sender in pool:
+            await sender.close()
+    return report

@@ -1,0 +1,217 @@
+"""What the bot does about a reply, one small strategy per intent (issue 6, "Actions per intent").
+
+``apply_decision`` is called by the inbox when the safety rule allows an automatic action, and by the web UI
+when a collector confirms or corrects what the bot understood. Every effect is written to the audit log with
+the reason and evidence, and returned as a sentence for the timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters.db.models import AuditEntry, Client, InboundMessage, Invoice, OutboxMessage, Promise, ReviewItem
+from bot.app.audit import audit
+from bot.app.compose import Composer, invoice_document, short_hash
+from bot.app.profiles import ProfileView, profile_for
+from bot.app.settings import Settings
+from bot.domain.cadence import add_business_days
+from bot.domain.intent import Intent
+from bot.domain.invoice import InvoiceEvent, InvoiceState, can_take, next_state
+from bot.ports import Clock, Renderer
+
+log = logging.getLogger(__name__)
+
+#: Days reminders wait after an invoice copy was sent, so the debtor can pay it ("restart the clock").
+COPY_PAUSE_DAYS = 10
+#: A second "never received" within this window is flagged to a person: something is wrong with the address.
+REPEAT_MISSING_WINDOW = timedelta(days=90)
+#: With no date in the promise ("we'll pay soon"), this many days are assumed before it counts as broken.
+UNDATED_PROMISE_DAYS = 7
+
+
+@dataclass
+class ActionContext:
+    session: Session
+    settings: Settings
+    composer: Composer
+    now: datetime
+    today: date
+    client: Client | None
+    invoices: list[Invoice]
+    profile: ProfileView
+    promised_date: date | None
+    paid_date: date | None
+    amount: Decimal | None
+    actor: str
+    reason: str
+    evidence: list[dict[str, Any]] | None
+    reply_to: str | None  # the sender's address, for acknowledgements
+    reply_message_id: str | None
+    inbound_id: int | None
+    has_remittance: bool
+    effects: list[str]
+
+    def transition(self, invoice: Invoice, event: InvoiceEvent, **changes: Any) -> bool:
+        """Move one invoice; an event its state cannot take is skipped and said, never forced."""
+        state = InvoiceState(invoice.state)
+        if not can_take(state, event):
+            self.effects.append(f"{invoice.number}: left {state.value} ({event.value} not possible there)")
+            return False
+        new = next_state(state, event, invoice.number)
+        old = {"state": state.value} | {k: _plain(getattr(invoice, k)) for k in changes}
+        invoice.state = new.value
+        for key, value in changes.items():
+            setattr(invoice, key, value)
+        invoice.updated_at = self.now
+        audit(self.session, at=self.now, actor=self.actor, entity="invoice", entity_id=invoice.number,
+              action=event.value, old=old, new={"state": new.value} | {k: _plain(v) for k, v in changes.items()},
+              reason=self.reason, evidence=self.evidence)
+        self.effects.append(f"{invoice.number}: {state.value} → {new.value}")
+        return True
+
+    def review(self, kind: str, reason: str, intent: Intent | None = None) -> None:
+        key = f"{kind}:{self.inbound_id}:{reason}" if self.inbound_id else None
+        if key and self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key)):
+            return
+        self.session.add(ReviewItem(
+            kind=kind, status="open", inbound_id=self.inbound_id,
+            client_id=self.client.client_id if self.client else None,
+            invoice_numbers=[i.number for i in self.invoices], intent=intent.value if intent else None,
+            amount=self.amount, reason=reason, source_key=key, created_at=self.now))
+        self.effects.append(f"review item: {reason}")
+
+    def acknowledge(self, template: str, **extra: Any) -> None:
+        """Send a written acknowledgement to the sender, capped per address per day (no mail loops)."""
+        if not (self.client and self.reply_to and self.invoices):
+            return
+        since = self.now - timedelta(days=1)
+        recent = self.session.scalars(select(OutboxMessage.recipients).where(
+            OutboxMessage.kind == "ack", OutboxMessage.client_id == self.client.client_id,
+            OutboxMessage.created_at >= since))
+        sent_today = sum(1 for recipients in recent if self.reply_to in recipients)
+        if sent_today >= self.settings.auto_answer_cap_per_day:
+            self.effects.append(f"no {template}: {sent_today} automatic answers to {self.reply_to} today already")
+            return
+        key = f"ack:{template}:{self.reply_message_id or short_hash(self.inbound_id, self.now)}"
+        row = self.composer.enqueue(
+            self.session, key=key, kind="ack", template=template, client=self.client, invoices=self.invoices,
+            recipients=[self.reply_to], now=self.now, today=self.today, jurisdiction=self.profile.jurisdiction,
+            in_reply_to=self.reply_message_id,
+            references=[self.reply_message_id] if self.reply_message_id else [], **extra)
+        if row is not None:
+            self.effects.append(f"{template} queued to {self.reply_to}")
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+# ------------------------------------------------------------------ strategies
+
+def _promise(ctx: ActionContext) -> None:
+    promised = ctx.promised_date or ctx.today + timedelta(days=UNDATED_PROMISE_DAYS)
+    until = promised + timedelta(days=ctx.profile.promise_grace_days)
+    for invoice in ctx.invoices:
+        for old in ctx.session.scalars(select(Promise).where(Promise.invoice_number == invoice.number,
+                                                             Promise.status == "pending")):
+            old.status, old.resolved_at = "superseded", ctx.now
+        if ctx.transition(invoice, InvoiceEvent.PROMISE, promise_date=promised, paused_until=until):
+            ctx.session.add(Promise(invoice_number=invoice.number, client_id=invoice.client_id,
+                                    promised_date=promised, amount=ctx.amount,
+                                    source="reply" if ctx.inbound_id else "call", status="pending",
+                                    created_at=ctx.now))
+    ctx.acknowledge("promise_ack", promise_date=promised, promise_amount=ctx.amount)
+
+
+def _already_paid(ctx: ActionContext) -> None:
+    until = add_business_days(ctx.today, ctx.profile.paid_claim_pause_days, ctx.profile.holidays)
+    for invoice in ctx.invoices:
+        ctx.transition(invoice, InvoiceEvent.PAID_CLAIM, paused_until=until)
+    if not ctx.has_remittance:
+        from bot.adapters.render_context import PaymentFacts
+
+        ctx.acknowledge("payment_claim_ack", payment=PaymentFacts(date=ctx.paid_date, amount=ctx.amount))
+
+
+def _missing_invoice(ctx: ActionContext) -> None:
+    if ctx.client is None or not ctx.invoices:
+        return
+    since = ctx.now - REPEAT_MISSING_WINDOW
+    earlier = ctx.session.scalar(select(AuditEntry.id).where(
+        AuditEntry.entity == "client", AuditEntry.entity_id == ctx.client.client_id,
+        AuditEntry.action == "invoice_copy_sent", AuditEntry.at >= since))
+    attachments = [doc for doc in (invoice_document(i) for i in ctx.invoices) if doc]
+    ctx.acknowledge("invoice_copy", attachments=attachments)
+    until = ctx.today + timedelta(days=COPY_PAUSE_DAYS)
+    for invoice in ctx.invoices:
+        if InvoiceState(invoice.state) is InvoiceState.OPEN and (invoice.paused_until or ctx.today) < until:
+            invoice.paused_until = until
+            audit(ctx.session, at=ctx.now, actor=ctx.actor, entity="invoice", entity_id=invoice.number,
+                  action="paused", new={"paused_until": until.isoformat()},
+                  reason="invoice copy sent: the debtor gets time to pay it", evidence=ctx.evidence)
+    audit(ctx.session, at=ctx.now, actor=ctx.actor, entity="client", entity_id=ctx.client.client_id,
+          action="invoice_copy_sent", new={"invoices": [i.number for i in ctx.invoices]}, reason=ctx.reason,
+          evidence=ctx.evidence)
+    if earlier is not None:
+        ctx.review("client_flag", "second 'invoice not received' within 90 days: check the address and process",
+                   Intent.MISSING_INVOICE)
+
+
+def _dispute(ctx: ActionContext) -> None:
+    for invoice in ctx.invoices:
+        ctx.transition(invoice, InvoiceEvent.DISPUTE)
+    ctx.review("reply", "dispute: reminders stopped, a person must look", Intent.DISPUTE)
+
+
+def _to_review(intent: Intent, why: str) -> Callable[[ActionContext], None]:
+    def strategy(ctx: ActionContext) -> None:
+        ctx.review("reply", why, intent)
+
+    return strategy
+
+
+STRATEGIES: dict[Intent, Callable[[ActionContext], None]] = {
+    Intent.PROMISE_TO_PAY: _promise,
+    Intent.ALREADY_PAID: _already_paid,
+    Intent.MISSING_INVOICE: _missing_invoice,
+    Intent.DISPUTE: _dispute,
+    Intent.PAYMENT_PLAN_REQUEST: _to_review(Intent.PAYMENT_PLAN_REQUEST, "payment plan request: negotiate"),
+    Intent.WRONG_CONTACT: _to_review(Intent.WRONG_CONTACT, "wrong contact: update the client's addresses"),
+    Intent.OTHER: _to_review(Intent.OTHER, "reply needs reading"),
+    Intent.AUTO_REPLY: lambda ctx: None,  # handled by the inbox (return date), no invoice effect
+    Intent.BOUNCE: lambda ctx: None,  # handled by the inbox (contact marked), no invoice effect
+}
+
+
+def apply_decision(session: Session, *, settings: Settings, clock: Clock, renderer: Renderer,
+                   client_id: str | None, invoice_numbers: list[str], intent: Intent,
+                   promised_date: date | None, paid_date: date | None, amount: Decimal | None, actor: str,
+                   inbound_id: int | None, reason: str, evidence: list[dict[str, Any]] | None = None,
+                   has_remittance: bool = False) -> list[str]:
+    """Carry out ``intent``'s strategy on the given invoices; returns the effects as sentences."""
+    now = clock.now()
+    client = session.get(Client, client_id) if client_id else None
+    invoices = [inv for n in invoice_numbers if (inv := session.get(Invoice, n)) is not None]
+    if client is None and invoices:
+        client = session.get(Client, invoices[0].client_id)
+    profile = profile_for(client.profile if client else None, settings, session)
+    inbound = session.get(InboundMessage, inbound_id) if inbound_id else None
+    ctx = ActionContext(
+        session=session, settings=settings,
+        composer=Composer(settings, renderer, profile.legal_rates),
+        now=now, today=profile.local_date(now), client=client, invoices=invoices, profile=profile,
+        promised_date=promised_date, paid_date=paid_date, amount=amount, actor=actor, reason=reason,
+        evidence=evidence, reply_to=inbound.sender if inbound else None,
+        reply_message_id=inbound.message_id if inbound else None, inbound_id=inbound_id,
+        has_remittance=has_remittance, effects=[])
+    STRATEGIES[intent](ctx)
+    log.info("applied %s for %s on %s: %s", intent.value, actor, invoice_numbers, ctx.effects)
+    return ctx.effects

@@ -1,0 +1,189 @@
+"""Rule engine: runs the rule table over the sentences of a reply and turns the hits into a Classification."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from bot.domain.classifier.details import extract_details
+from bot.domain.classifier.language import detect_language
+from bot.domain.classifier.lexicon import Lexicon, get_lexicon
+from bot.domain.classifier.rules import (
+    APPLIES_AT,
+    AUTOMATIC_NOTICE_FLAGS,
+    FORCE_OTHER_FLAGS,
+    FUZZY_FACTOR,
+    LOW_CONFIDENCE,
+    RULES,
+    RULES_BY_ID,
+    Rule,
+)
+from bot.domain.classifier.text import Sentence, sentence_words, split_sentences
+from bot.domain.extraction.invoice_refs import find_invoice_refs
+from bot.domain.extraction.normalise import fold
+from bot.domain.intent import HUMAN_INTENTS, Classification, Evidence, Intent, order_intents
+
+log = logging.getLogger(__name__)
+
+_NEGATION_WINDOW = 4
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: Rule
+    sentence: int
+    text: str
+    weight: float
+    conditional: bool = False
+
+
+def _negated(words: str, start: int, end: int, lexicon: Lexicon) -> bool:
+    before = words[:start].split()[-_NEGATION_WINDOW:]
+    inside = words[start:end].split()
+    return any(w in lexicon.negators for w in before) or any(w in lexicon.negators for w in inside)
+
+
+def _blank(pattern: re.Pattern[str], words: str) -> str:
+    return pattern.sub(lambda m: "_" * len(m.group(0)), words)
+
+
+def _conditional(words: str, lexicon: Lexicon) -> str | None:
+    cleaned = _blank(lexicon.condition_exclusions, words)
+    m = lexicon.conditions.search(cleaned)
+    if not m or lexicon.firm_deadline.search(words):
+        return None
+    return m.group(0)
+
+
+def _scan(sentences: list[Sentence], lexicon: Lexicon) -> list[Hit]:
+    hits: list[Hit] = []
+    for index, sentence in enumerate(sentences):
+        words = _blank(lexicon.negation_idioms, sentence.words)
+        for rule in RULES:
+            pattern = lexicon.cues.get(rule.cue)
+            if pattern is None:
+                continue
+            for m in pattern.finditer(words):
+                text = m.group(0)
+                weight = rule.weight
+                if sentence.corrected and any(w in sentence.corrected for w in text.split()):
+                    weight *= FUZZY_FACTOR
+                if rule.negatable and _negated(words, m.start(), m.end(), lexicon):
+                    if rule.when_negated:
+                        hits.append(Hit(RULES_BY_ID[rule.when_negated], index, text, weight))
+                    hits.append(Hit(rule, index, text, 0.0))
+                    continue
+                cond = _conditional(words, lexicon) if rule.promise_like else None
+                hits.append(Hit(rule, index, text, weight, conditional=cond is not None))
+                break  # one hit per rule and sentence is enough evidence
+    return hits
+
+
+def _prepare(text: str, lexicon: Lexicon) -> tuple[str, list[Sentence], list[tuple[int, int]]]:
+    folded = fold(text)
+    spans = split_sentences(folded)
+    refs = find_invoice_refs(folded, folded=True)
+    sentences = []
+    for s, e in spans:
+        local = [(r.start - s, r.end - s) for r in refs if r.start >= s and r.end <= e]
+        sentences.append(sentence_words(folded[s:e], lexicon, local))
+    return folded, sentences, spans
+
+
+def classify_text(
+    text: str,
+    *,
+    subject: str = "",
+    language_hint: str | None = None,
+    sent_at: datetime | None = None,
+    auto_reply: bool = False,
+    bounce: bool = False,
+    has_remittance_attachment: bool = False,
+    us_dates: bool = False,
+) -> Classification:
+    """See :func:`bot.domain.classifier.classify`."""
+    language = detect_language(text, subject=subject, hint=language_hint)
+    lexicon = get_lexicon(language)
+    folded, sentences, spans = _prepare(text, lexicon)
+    hits = _scan(sentences, lexicon)
+
+    scores: dict[Intent, float] = {}
+    flags: dict[str, str] = {}
+    evidence: list[Evidence] = []
+    for hit in hits:
+        if hit.weight == 0.0:
+            evidence.append(Evidence(f"{hit.rule.id}.negated", "negation", hit.text, 0.0))
+            continue
+        intent_name = hit.rule.intent.value if hit.rule.intent else (hit.rule.flag or "flag")
+        evidence.append(Evidence(hit.rule.id, intent_name, hit.text, round(hit.weight, 2)))
+        if hit.rule.intent is not None:
+            scores[hit.rule.intent] = scores.get(hit.rule.intent, 0.0) + hit.weight
+        if hit.rule.flag:
+            flags.setdefault(hit.rule.flag, hit.text)
+        if hit.conditional:
+            flags.setdefault("conditional_promise", hit.text)
+            evidence.append(Evidence("condition", "condition", sentences[hit.sentence].words[:120], 0.0))
+    if has_remittance_attachment:
+        scores[Intent.ALREADY_PAID] = scores.get(Intent.ALREADY_PAID, 0.0) + 0.6
+        evidence.append(Evidence("paid.remittance_attachment", Intent.ALREADY_PAID.value, "attachment", 0.6))
+
+    applicable = {i for i, s in scores.items() if s >= APPLIES_AT - 1e-9}
+    # A refusal to pay with nothing else said is a dispute even when weak ("nous ne réglerons pas").
+    if not applicable and scores.get(Intent.DISPUTE, 0.0) >= 0.8:
+        applicable.add(Intent.DISPUTE)
+    if bounce:
+        applicable.add(Intent.BOUNCE)
+    if auto_reply:
+        applicable.add(Intent.AUTO_REPLY)
+    forced_other = bool(FORCE_OTHER_FLAGS & flags.keys())
+    if forced_other:
+        applicable = {Intent.OTHER}
+    primary, secondary = order_intents(applicable)
+    if primary in (Intent.AUTO_REPLY, Intent.BOUNCE):
+        secondary = tuple(i for i in secondary if i in (Intent.WRONG_CONTACT, Intent.BOUNCE, Intent.AUTO_REPLY))
+        if Intent.WRONG_CONTACT in secondary:
+            flags.setdefault("contact_update_after_automatic_notice", "wrong_contact")
+        flags = {k: v for k, v in flags.items() if k in AUTOMATIC_NOTICE_FLAGS}
+
+    confidence = _confidence(primary, scores, applicable, bounce or auto_reply, bool(folded.strip()))
+    sent_day: date | None = sent_at.date() if sent_at else None
+    details = extract_details(folded, spans, sentences, hits, primary, secondary, sent_day, us_dates)
+    if Intent.PROMISE_TO_PAY in (primary, *secondary) and "conditional_promise" in flags:
+        details = details.without_promised_date()
+    evidence.extend(details.evidence)
+
+    reasons = [f"{k}" for k in flags]
+    if confidence < LOW_CONFIDENCE and primary not in HUMAN_INTENTS:
+        reasons.append("low_confidence")
+    needs_human = primary in HUMAN_INTENTS or bool(reasons)
+    log.debug("classified as %s (%.2f) reasons=%s", primary, confidence, reasons)
+    return Classification(
+        intent=primary,
+        secondary_intents=secondary,
+        needs_human=needs_human,
+        confidence=confidence,
+        language=language,
+        promised_date=details.promised_date,
+        paid_date=details.paid_date,
+        amount=details.amount,
+        evidence=tuple(evidence),
+        human_reasons=tuple(reasons),
+        invoice_refs=tuple(r.written for r in find_invoice_refs(folded, folded=True)),
+        instalments=details.instalments,
+    )
+
+
+def _confidence(primary: Intent, scores: dict[Intent, float], applicable: set[Intent], header: bool,
+                has_text: bool) -> float:
+    """How sure the verdict is: strong, repeated cues raise it; competing intents lower it."""
+    if header and primary in (Intent.AUTO_REPLY, Intent.BOUNCE):
+        return 0.95
+    if primary is Intent.OTHER:
+        return 0.5 if has_text and not scores else 0.4
+    score = scores.get(primary, 0.0)
+    conf = 0.45 + 0.2 * min(score, 2.5)
+    rivals = [i for i in applicable if i is not primary and i is not Intent.OTHER]
+    conf -= 0.05 * len(rivals)
+    return round(max(0.05, min(conf, 0.99)), 2)

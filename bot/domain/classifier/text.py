@@ -1,0 +1,77 @@
+"""Sentences and words of a reply, with typo correction against the lexicon vocabulary."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from bot.domain.classifier.lexicon import Lexicon, word_text
+
+# A sentence ends at . ! ? ; : followed by a space, or at a line break not followed by a lower-case continuation.
+_BOUNDARY = re.compile(r"(?<!\bfact)(?<!\bno)(?<!\bn°)(?<!\bref)(?<!\binv)[.!?;:]+(?=\s)|\n\s*\n|\n(?=\s*[^a-z\s])")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int  # span in the folded text
+    end: int
+    words: str  # word text (refs replaced by "zref", typos corrected)
+    corrected: frozenset[str]  # words that were typo-corrected
+
+
+def split_sentences(folded: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of a folded text (empty ones skipped)."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(folded):
+        if folded[pos : m.start()].strip():
+            spans.append((pos, m.end()))
+        pos = m.end()
+    if folded[pos:].strip():
+        spans.append((pos, len(folded)))
+    return spans
+
+
+@functools.lru_cache(maxsize=65536)
+def _correct(word: str, vocabulary: tuple[str, ...]) -> str | None:
+    """The lexicon word a misspelt word stands for, or None.
+
+    Only words of five letters or more are corrected, within one edit (two from nine letters), keeping the first
+    letter: short words collide too easily ("said" is one edit from "paid").
+    """
+    limit = 2 if len(word) >= 9 else 1
+    candidates = [v for v in vocabulary if v[0] == word[0] and abs(len(v) - len(word)) <= limit]
+    if not candidates:
+        return None
+    best = process.extractOne(word, candidates, scorer=Levenshtein.distance, score_cutoff=limit)
+    return str(best[0]) if best else None
+
+
+def sentence_words(folded_sentence: str, lexicon: Lexicon, ref_spans: list[tuple[int, int]]) -> Sentence:
+    """Word text of one folded sentence (offsets relative to it) with refs as "zref" and typos corrected."""
+    text = folded_sentence
+    for s, e in sorted(ref_spans, reverse=True):
+        text = text[:s] + " zref " + text[e:]
+    words = word_text(text).split(" ")
+    known = lexicon.vocabulary
+    known_set = _vocab_set(known)
+    corrected: set[str] = set()
+    out: list[str] = []
+    for w in words:
+        if len(w) >= 5 and w.isalpha() and w not in known_set and w not in lexicon.stopwords:
+            fixed = _correct(w, known)
+            if fixed and fixed != w:
+                corrected.add(fixed)
+                out.append(fixed)
+                continue
+        out.append(w)
+    return Sentence(0, len(folded_sentence), " ".join(out), frozenset(corrected))
+
+
+@functools.cache
+def _vocab_set(vocabulary: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(vocabulary)

@@ -1,0 +1,31 @@
+"""Text normalisation shared by the extractors and the classifier.
+
+Debtors write with and without accents, in upper case when angry, with typographic apostrophes and non-breaking
+spaces: every rule works on one canonical form so a lexicon entry needs to be written only once.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SPACES = re.compile(r"[\u00a0\u202f\u2007\u2009\t ]+")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2011": "-", "\u2212": "-"})
+
+
+def strip_accents(text: str) -> str:
+    """Remove diacritics ("réglée" → "reglee") while keeping every other character (and the length)."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    # NFD may change the length for ligatures only; "œ" is not decomposed, so spell it out.
+    return stripped.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae")
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free text with uniform spaces, apostrophes and dashes (numbers untouched)."""
+    text = text.translate(_APOSTROPHES).translate(_DASHES)
+    text = _SPACES.sub(" ", text)
+    return strip_accents(text).lower()
