@@ -97,18 +97,16 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
         invoices = list(thread.invoice_numbers)
         reasons.append(f"invoices of the reminder replied to: {', '.join(invoices)}")
     if not invoices and client_id is not None:
-        open_invoices = list(session.execute(
-            select(Invoice.number, Invoice.amount, Invoice.amount_paid)
-            .where(Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING))))
-        if classification.amount is not None:
-            hits = [n for n, amount, paid in open_invoices
-                    if classification.amount in (amount, amount - paid)]
-            if len(hits) == 1:
-                invoices = hits
-                reasons.append(f"amount {classification.amount} matches invoice {hits[0]}")
-        if not invoices and len(open_invoices) == 1:
-            invoices = [open_invoices[0][0]]
-            reasons.append(f"the client's only open invoice {invoices[0]}")
+        open_invoices = [matching.OpenInvoice(n, client_id, amount - paid, amount, due) for n, amount, paid, due in
+                         session.execute(select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
+                                         .where(Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING)))]
+        found = matching.match_by_amount(classification.amount, open_invoices) \
+            if classification.amount is not None else []
+        if not found:
+            only = matching.only_open_invoice(open_invoices)
+            found = [only] if only else []
+        invoices = [m.number for m in found]
+        reasons.extend(f"{m.number}: {m.reason}" for m in found)
     if client_id is not None and trust is not SenderTrust.CONTACT:
         emails = set(session.scalars(select(Contact.email).where(Contact.client_id == client_id)))
         trust = sender_trust(sender, emails)
@@ -122,10 +120,11 @@ def _ledger_lookup(session: Session, refs: Iterable[str], client_id: str | None
                    ) -> dict[str, tuple[str | None, str | None, str]]:
     """Each written reference → (invoice number, its client, why), exact first then fuzzy in the client."""
     out: dict[str, tuple[str | None, str | None, str]] = {}
-    client_numbers: list[tuple[str, str]] = []
+    matcher: matching.InvoiceMatcher | None = None
     if client_id is not None:
-        client_numbers = [(n, c) for n, c in session.execute(
-            select(Invoice.number, Invoice.client_id).where(Invoice.client_id == client_id))]
+        # Tolerant forms (missing zeros, short numbers, one typo) only among the client's own invoices.
+        matcher = matching.InvoiceMatcher(session.scalars(select(Invoice.number)
+                                                          .where(Invoice.client_id == client_id)))
     for ref in refs:
         norm = matching.normalise_invoice_number(ref)
         row = session.execute(select(Invoice.number, Invoice.client_id)
@@ -133,8 +132,8 @@ def _ledger_lookup(session: Session, refs: Iterable[str], client_id: str | None
         if len(row) == 1:
             out[ref] = (row[0][0], row[0][1], "exact")
             continue
-        if client_numbers:
-            found = matching.match_reference(ref, [n for n, _c in client_numbers])
+        if matcher is not None:
+            found = matcher.match(ref)
             if found is not None:
                 out[ref] = (found.number, client_id, found.reason)
                 continue

@@ -48,7 +48,15 @@ def server_account() -> pwd.struct_passwd:
         return pwd.getpwnam(TEST_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                TEST_USER,
+            ],
             check=True,
             capture_output=True,
         )

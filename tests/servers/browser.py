@@ -1,6 +1,7 @@
 """Debian's Chromium driven by Playwright (sync API), headless, with the flags this closed network needs.
 
-Without the background-networking flags Chromium keeps trying to reach Google's hosts, which this machine refuses.
+Without the background-networking flags Chromium keeps trying to reach Google's hosts, which this
+machine refuses.
 """
 
 from __future__ import annotations

@@ -22,14 +22,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import as_server_user, chown_tree, free_port, private_dir, remove_dir, server_account, unavailable
+from tests.servers import (
+    as_server_user,
+    chown_tree,
+    free_port,
+    private_dir,
+    remove_dir,
+    server_account,
+    unavailable,
+)
 
 # What Dovecot 2.3 announces after login, minus MOVE: used to exercise the COPY + \Deleted + EXPUNGE fallback.
 CAPABILITY_WITHOUT_MOVE = (
     "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS "
-    "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED "
-    "I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY "
-    "SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
+    "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS "
+    "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+    "LIST-STATUS BINARY SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE"
 )
 
 _CONFIG = """\
@@ -102,7 +110,7 @@ class Dovecot:
         self.config = self.root / "dovecot.conf"
         self._write_config()
 
-    # -- lifecycle ---------------------------------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------------
     def _write_config(self) -> None:
         account = server_account()
         for sub in ("run", "state", "mail"):
@@ -129,9 +137,24 @@ class Dovecot:
 
     def _make_certificate(self) -> None:
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-keyout", str(self.root / "key.pem"), "-out", str(self.cert_path)],
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(self.root / "key.pem"),
+                "-out",
+                str(self.cert_path),
+            ],
             check=True,
             capture_output=True,
         )
@@ -142,8 +165,11 @@ class Dovecot:
         # The master daemonizes and would keep captured pipes open forever: send its output to a file.
         with open(self.root / "start.err", "w+") as err:
             code = subprocess.call(
-                as_server_user(["dovecot", "-c", str(self.config)]), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err, timeout=timeout_s,
+                as_server_user(["dovecot", "-c", str(self.config)]),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                timeout=timeout_s,
             )
             err.seek(0)
             if code != 0:
@@ -193,7 +219,7 @@ class Dovecot:
         except OSError:
             return "(no log)"
 
-    # -- users and mail ----------------------------------------------------------------------------------------
+    # -- users and mail ----------------------------------------------------------------------------
     def add_user(self, name: str | None = None, password: str = "secret-pw") -> ImapUser:
         account = server_account()
         name = name or f"user{next(_user_numbers)}"
@@ -206,7 +232,7 @@ class Dovecot:
         return ImapUser(name, password, maildir)
 
     def deliver(self, user: ImapUser, raw: bytes, folder: str = "") -> Path:
-        """Deliver one message into INBOX (or a Maildir++ ``folder`` like ``relance.review``) as an MTA would."""
+        """Deliver one message into INBOX (or Maildir++ ``folder`` like ``relance.review``) as an MTA does."""
         box = user.maildir / f".{folder}" if folder else user.maildir
         name = f"{time.time_ns()}.R{os.getpid()}_{next(_user_numbers)}.relance-test"
         tmp = box / "tmp" / name
@@ -220,14 +246,17 @@ class Dovecot:
 
     def doveadm(self, *args: str) -> str:
         proc = subprocess.run(
-            as_server_user(["doveadm", "-c", str(self.config), *args]), capture_output=True, text=True, timeout=30
+            as_server_user(["doveadm", "-c", str(self.config), *args]),
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"doveadm {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
 
     def set_uidvalidity(self, user: ImapUser, value: int, mailbox: str = "INBOX") -> None:
-        """Change a mailbox's UIDVALIDITY the way a server migration does (clients must refetch everything)."""
+        """Change a mailbox's UIDVALIDITY as a server migration does (clients must refetch everything)."""
         self.doveadm("mailbox", "update", "-u", user.name, "--uid-validity", str(value), mailbox)
 
 

@@ -1,8 +1,8 @@
-"""A private PostgreSQL for the tests: ``initdb`` + ``pg_ctl`` under a temporary directory, as an unprivileged user.
+"""A private PostgreSQL for the tests: ``initdb`` + ``pg_ctl`` under a temporary directory, unprivileged.
 
-It listens on 127.0.0.1 on a free port with its unix socket in the same directory, trusts local connections and
-runs with ``fsync=off`` (the data is thrown away). Each test that wants isolation gets its own database with
-:meth:`Postgres.create_database`.
+It listens on 127.0.0.1 on a free port with its unix socket in the same directory, trusts local connections
+and runs with ``fsync=off`` (the data is thrown away). Each test that wants isolation gets its own database
+with :meth:`Postgres.create_database`.
 """
 
 from __future__ import annotations
@@ -52,8 +52,17 @@ class Postgres:
 
     def start(self) -> None:
         self._run(
-            str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8",
-            "--locale=C", "--no-sync",
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -61,15 +70,26 @@ class Postgres:
         )
         # pg_ctl -w waits until the server accepts connections; its log goes to a file so no pipe stays open.
         self._run(
-            str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "postgres.log"),
-            "-w", "-t", "60", "start",
+            str(self.bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         self.execute("CREATE DATABASE relance_test")
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run(
-                as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
+                as_server_user(
+                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+                ),
                 capture_output=True,
                 timeout=60,
             )

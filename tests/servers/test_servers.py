@@ -40,7 +40,9 @@ def test_dovecot_serves_delivered_mail_and_restarts(make_dovecot: type[Dovecot])
 
 def test_dovecot_without_move_hides_the_capability(dovecot_server_without_move: Dovecot) -> None:
     user = dovecot_server_without_move.add_user()
-    with imapclient.IMAPClient("127.0.0.1", dovecot_server_without_move.port, ssl=False, timeout=10) as client:
+    with imapclient.IMAPClient(
+        "127.0.0.1", dovecot_server_without_move.port, ssl=False, timeout=10
+    ) as client:
         client.login(user.name, user.password)
         caps = client.capabilities()
         assert b"MOVE" not in caps and b"IDLE" in caps and b"UIDPLUS" in caps
@@ -100,7 +102,9 @@ def test_db_url_gives_a_usable_database(db_url: str) -> None:
 
 @pytest.fixture
 def local_site(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "index.html").write_text("<html><title>relance probe</title><body><p id=x>ok 42</p></body></html>")
+    (tmp_path / "index.html").write_text(
+        "<html><title>relance probe</title><body><p id=x>ok 42</p></body></html>"
+    )
     handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -39,6 +39,7 @@ class ReviewRow:
     reply_text: str
     quoted_text: str
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    reply_html: Any = None  # the reply with evidence marked, set by the page
 
     @property
     def phrases(self) -> list[str]:

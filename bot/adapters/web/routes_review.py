@@ -14,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.adapters.db.models import Client, Invoice, ReviewItem
+from bot.adapters.db.models import Invoice, ReviewItem
 from bot.adapters.web.context import WebContext, db, web
 from bot.adapters.web.forms import intent_of, invoice_numbers, optional_amount, optional_date
 from bot.adapters.web.guard import require_user
@@ -39,7 +39,7 @@ def review_page(request: Request, session: Db, page: int = 1) -> Response:
     items, total = open_review_items(session, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     rows = [review_row(session, item) for item in items]
     for row in rows:
-        row.reply_html = highlight(row.reply_text, row.phrases)  # type: ignore[attr-defined]
+        row.reply_html = highlight(row.reply_text, row.phrases)
     return render(request, "review.html", {
         "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
         "intents": [i.value for i in Intent], "human_intents": {i.value for i in HUMAN_INTENTS},
@@ -86,7 +86,7 @@ def _close(request: Request, item: ReviewItem, resolution: dict[str, Any]) -> No
 
 def _decide(request: Request, session: Session, item: ReviewItem, intent: Intent, numbers: list[str],
             promised: date | None, paid: date | None, amount: Decimal | None, note: str) -> Response:
-    corrected = item.intent is not None and intent.value != item.intent or item.intent is None
+    corrected = item.intent is None or intent.value != item.intent
     reason = (f"reviewer corrected {item.intent or 'nothing'} to {intent.value}" if corrected
               else f"reviewer confirmed {intent.value}")
     if note:
@@ -227,7 +227,3 @@ def export(request: Request, session: Db) -> Response:
     return StreamingResponse(body(), media_type="application/x-ndjson",
                              headers={"content-disposition": 'attachment; filename="review-labels.jsonl"'})
 
-
-def client_name(session: Session, client_id: str | None) -> str:
-    client = session.get(Client, client_id) if client_id else None
-    return client.name if client else "—"

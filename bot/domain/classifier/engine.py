@@ -37,6 +37,7 @@ class Hit:
     text: str
     weight: float
     conditional: bool = False
+    fuzzy: bool = False
 
 
 def _negated(words: str, start: int, end: int, lexicon: Lexicon) -> bool:
@@ -68,15 +69,14 @@ def _scan(sentences: list[Sentence], lexicon: Lexicon) -> list[Hit]:
             for m in pattern.finditer(words):
                 text = m.group(0)
                 weight = rule.weight
-                if sentence.corrected and any(w in sentence.corrected for w in text.split()):
-                    weight *= FUZZY_FACTOR
+                fuzzy = bool(sentence.corrected) and any(w in sentence.corrected for w in text.split())
                 if rule.negatable and _negated(words, m.start(), m.end(), lexicon):
                     if rule.when_negated:
                         hits.append(Hit(RULES_BY_ID[rule.when_negated], index, text, weight))
                     hits.append(Hit(rule, index, text, 0.0))
                     continue
                 cond = _conditional(words, lexicon) if rule.promise_like else None
-                hits.append(Hit(rule, index, text, weight, conditional=cond is not None))
+                hits.append(Hit(rule, index, text, weight, conditional=cond is not None, fuzzy=fuzzy))
                 break  # one hit per rule and sentence is enough evidence
     return hits
 
@@ -148,6 +148,10 @@ def classify_text(
         flags = {k: v for k, v in flags.items() if k in AUTOMATIC_NOTICE_FLAGS}
 
     confidence = _confidence(primary, scores, applicable, bounce or auto_reply, bool(folded.strip()))
+    primary_hits = [h for h in hits if h.rule.intent is primary and h.weight > 0]
+    if primary_hits and all(h.fuzzy for h in primary_hits):
+        # Only a typo-corrected word supports the verdict: keep it, but trust it less.
+        confidence = round(confidence * FUZZY_FACTOR, 2)
     sent_day: date | None = sent_at.date() if sent_at else None
     details = extract_details(folded, spans, sentences, hits, primary, secondary, sent_day, us_dates)
     if Intent.PROMISE_TO_PAY in (primary, *secondary) and "conditional_promise" in flags:

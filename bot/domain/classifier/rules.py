@@ -16,8 +16,8 @@ from bot.domain.intent import Intent
 APPLIES_AT = 1.0
 #: Below this confidence a person reviews the reply whatever the intent.
 LOW_CONFIDENCE = 0.55
-#: Weight kept by a hit found only after correcting a typo ("virment" → "virement").
-FUZZY_FACTOR = 0.8
+#: Confidence kept when only typo-corrected words ("virment" → "virement") support the verdict.
+FUZZY_FACTOR = 0.9
 
 
 @dataclass(frozen=True)
