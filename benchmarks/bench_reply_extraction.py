@@ -1,6 +1,7 @@
 """Benchmark the mail parse adapter on the shared corpora.
 
-Prints reply-extraction exact-match rates per source, auto-reply recall / false positives, bounce recipient and
+Prints reply-extraction exact-match rates per source, auto-reply recall / false positives, bounce recipient
+and
 status accuracy, and parse throughput against raw ``mailparser.parse_from_bytes`` on the same messages.
 
     python benchmarks/bench_reply_extraction.py [--json OUT] [--rounds N]
@@ -48,14 +49,15 @@ def _throughput(messages: list[bytes], rounds: int) -> dict[str, float]:
             except Exception:  # noqa: BLE001 - raw mail-parser raises on some bounces; count the attempt
                 pass
 
-    best: dict[str, float] = {}
-    for name, fn in (("adapter", ours), ("mailparser", raw_mailparser)):
-        times = []
-        for _ in range(rounds):
+    # Rounds alternate between the two so that load from other processes hits both alike; the best round
+    # counts.
+    times: dict[str, list[float]] = {"adapter": [], "mailparser": []}
+    for _ in range(rounds):
+        for name, fn in (("adapter", ours), ("mailparser", raw_mailparser)):
             start = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - start)
-        best[name] = len(messages) / min(times)
+            times[name].append(time.perf_counter() - start)
+    best = {name: len(messages) / min(values) for name, values in times.items()}
     best["ratio"] = best["adapter"] / best["mailparser"]
     return best
 
@@ -76,33 +78,61 @@ def main() -> int:
     print(f"  {'overall':40s} {replies.overall:6.1%}")
 
     auto = ev.score_auto_replies()
-    print(f"Auto-replies: recall {auto.found}/{auto.expected} = {auto.recall:.1%}, "
-          f"false positives {len(auto.false_positives)}/{auto.negatives} {auto.false_positives}")
+    print(
+        f"Auto-replies: recall {auto.found}/{auto.expected} = {auto.recall:.1%}, "
+        f"false positives {len(auto.false_positives)}/{auto.negatives} {auto.false_positives}"
+    )
 
     bounces = ev.score_bounces()
-    real_misses = [m for m in bounces.misses if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))]
+    real_misses = [
+        m
+        for m in bounces.misses
+        if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
+    ]
     pseudo = bounces.status_total - bounces.status_ok - len(real_misses)
     real_rate = bounces.status_ok / max(1, bounces.status_total - pseudo)
-    print(f"Bounces: detected {bounces.detected}/{bounces.total}, recipient {bounces.recipient_ok}/"
-          f"{bounces.recipient_total} = {bounces.recipient_rate:.1%}, status {bounces.status_ok}/{bounces.status_total}"
-          f" = {bounces.status_rate:.1%} ({real_rate:.1%} excluding {pseudo} sisimai 5.0.9xx pseudo-codes)")
+    print(
+        f"Bounces: detected {bounces.detected}/{bounces.total}, recipient {bounces.recipient_ok}/"
+        f"{bounces.recipient_total} = {bounces.recipient_rate:.1%}, "
+        f"status {bounces.status_ok}/{bounces.status_total}"
+        f" = {bounces.status_rate:.1%} ({real_rate:.1%} excluding {pseudo} sisimai 5.0.9xx pseudo-codes)"
+    )
 
     messages = _messages()
     speed = _throughput(messages, args.rounds)
-    print(f"Throughput on {len(messages)} messages: adapter {speed['adapter']:.0f} msg/s, raw mail-parser "
-          f"{speed['mailparser']:.0f} msg/s, ratio {speed['ratio']:.2f}x")
+    print(
+        f"Throughput on {len(messages)} messages: adapter {speed['adapter']:.0f} msg/s, raw mail-parser "
+        f"{speed['mailparser']:.0f} msg/s, ratio {speed['ratio']:.2f}x"
+    )
 
     if args.json:
-        args.json.write_text(json.dumps({
-            "reply_extraction": {k: {"hits": v[0], "total": v[1]} for k, v in replies.per_source.items()},
-            "reply_extraction_overall": replies.overall,
-            "auto_reply": {"recall": auto.recall, "expected": auto.expected,
-                           "false_positives": auto.false_positives, "negatives": auto.negatives},
-            "bounce": {"detected": bounces.detected, "total": bounces.total,
-                       "recipient_rate": bounces.recipient_rate, "status_rate": bounces.status_rate,
-                       "status_rate_real_codes": real_rate},
-            "throughput": speed, "messages": len(messages),
-        }, indent=2), encoding="utf-8")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "reply_extraction": {
+                        k: {"hits": v[0], "total": v[1]} for k, v in replies.per_source.items()
+                    },
+                    "reply_extraction_overall": replies.overall,
+                    "auto_reply": {
+                        "recall": auto.recall,
+                        "expected": auto.expected,
+                        "false_positives": auto.false_positives,
+                        "negatives": auto.negatives,
+                    },
+                    "bounce": {
+                        "detected": bounces.detected,
+                        "total": bounces.total,
+                        "recipient_rate": bounces.recipient_rate,
+                        "status_rate": bounces.status_rate,
+                        "status_rate_real_codes": real_rate,
+                    },
+                    "throughput": speed,
+                    "messages": len(messages),
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
     return 0
 
 

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.servers.dovecot",
     "tests.servers.postgres",
     "tests.servers.browser",
+    "tests.servers.smtp_server",
 ]
 
 

@@ -181,7 +181,9 @@ class ImapMailbox:
             pass
         self._client = None
 
-    def reconnect(self, deadline_s: float | None = None, stop: threading.Event | None = None) -> bool:
+    def reconnect(
+        self, deadline_s: float | None = None, stop: threading.Event | None = None, reason: object = None
+    ) -> bool:
         """Reconnect with exponential backoff and jitter; logs when the outage starts and once at its end.
 
         Returns False if ``stop`` was set while waiting; raises ``TemporaryError`` after ``deadline_s``
@@ -189,6 +191,9 @@ class ImapMailbox:
         """
         self._drop()
         self.outages += 1
+        log.warning(
+            "IMAP connection to %s lost (%s); reconnecting with backoff", self.name, reason or "unknown"
+        )
         started = time.monotonic()
         delay = self.config.backoff_initial_s
         attempts = 0
@@ -197,8 +202,7 @@ class ImapMailbox:
             try:
                 self.connect()
             except TemporaryError as exc:
-                if attempts == 1:
-                    log.warning("IMAP %s unreachable (%s); retrying with backoff", self.name, exc)
+                log.debug("IMAP reconnect attempt %d to %s failed: %s", attempts, self.name, exc)
                 if deadline_s is not None and time.monotonic() - started >= deadline_s:
                     raise
                 pause = random.uniform(delay / 2, delay)
@@ -209,13 +213,12 @@ class ImapMailbox:
                     time.sleep(pause)
                 delay = min(delay * 2, self.config.backoff_max_s)
                 continue
-            if attempts > 1:
-                log.info(
-                    "IMAP %s reachable again after %d attempts, %.1f s",
-                    self.name,
-                    attempts,
-                    time.monotonic() - started,
-                )
+            log.info(
+                "IMAP %s reachable again after %d attempts, %.1f s",
+                self.name,
+                attempts,
+                time.monotonic() - started,
+            )
             return True
 
     # -- the Mailbox port --------------------------------------------------------------------------
@@ -233,7 +236,12 @@ class ImapMailbox:
         self, after_uid: int, uidvalidity: int | None, batch_size: int = 100
     ) -> Iterator[InboundMail]:
         """Yield messages newer than the checkpoint, oldest first; all of them if UIDVALIDITY changed."""
-        self.connect()
+        if self._client is None:
+            self.connect()  # SELECT shows the mailbox as it is now
+        else:
+            with self._errors("noop"):
+                # A session sees new mail only at a sync point; without one SEARCH answers from the old view.
+                self._client.noop()
         current = self._uidvalidity
         start = after_uid + 1
         if uidvalidity != current:
@@ -245,21 +253,22 @@ class ImapMailbox:
                     current,
                 )
             start = 1
-        with self._errors("size listing"):
-            # A FETCH of sizes instead of SEARCH: one round-trip too, and batches stay bounded in bytes.
-            # "n:*" always includes the highest UID, even below n, so filter.
-            sizes = self._client.fetch(f"{start}:*", [b"RFC822.SIZE"])
-        uids = sorted(uid for uid in sizes if uid >= start)
-        for batch in _batches(uids, sizes, batch_size):
+        with self._errors("search"):
+            # "n:*" always matches the highest UID, even one below n: filter.
+            uids = sorted(uid for uid in self._client.search(["UID", f"{start}:*"]) if uid >= start)
+        for i in range(0, len(uids), batch_size):
             with self._errors("fetch"):
-                data = self._client.fetch(batch, [b"BODY.PEEK[]"])
-            for uid in batch:
-                item = data.get(uid)
-                if item is None:
-                    continue  # expunged between the listing and the fetch
-                raw = item.get(b"BODY[]") or b""
-                self._last_uid = uid
-                yield InboundMail(self.name, current, uid, raw)
+                # Sizes first (one short round-trip per batch): a batch of 20 MB messages stays bounded.
+                sizes = self._client.fetch(uids[i : i + batch_size], [b"RFC822.SIZE"])
+            for part in _by_bytes(uids[i : i + batch_size], sizes):
+                with self._errors("fetch"):
+                    data = self._client.fetch(part, [b"BODY.PEEK[]"])
+                for uid in part:
+                    item = data.get(uid)
+                    if item is None:
+                        continue  # expunged since the search
+                    self._last_uid = uid
+                    yield InboundMail(self.name, current, uid, item.get(b"BODY[]") or b"")
 
     def file_message(self, mail: InboundMail, folder: str) -> None:
         """Move a processed message to ``relance/processed``, ``relance/review`` or ``relance/quarantine``."""
@@ -311,6 +320,7 @@ class ImapMailbox:
         # Mail that arrived between the last FETCH and IDLE would otherwise wait for the next notification.
         if self._last_uid is None:
             return False
+        self._client.noop()
         found = self._client.search(["UID", f"{self._last_uid + 1}:*"])
         return any(uid > self._last_uid for uid in found)
 
@@ -323,6 +333,8 @@ class ImapMailbox:
             began = time.monotonic()
             responses = client.idle_check(timeout=left)
             activity = _announces_mail(responses)
+            if any(isinstance(r, tuple) and r[:1] == (b"BYE",) for r in responses):
+                break  # the server is going away: DONE will fail and report it
             if not responses and time.monotonic() - began < left - 0.01:
                 # imapclient returns nothing, early, when the server closed the socket: end IDLE to find out.
                 break
@@ -334,15 +346,17 @@ def _announces_mail(responses: list[Any]) -> bool:
     return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
 
-def _batches(uids: list[int], sizes: dict[int, Any], batch_size: int) -> Iterator[list[int]]:
-    batch: list[int] = []
-    batch_bytes = 0
+def _by_bytes(uids: list[int], sizes: dict[int, Any]) -> Iterator[list[int]]:
+    part: list[int] = []
+    part_bytes = 0
     for uid in uids:
+        if uid not in sizes:
+            continue  # expunged since the search
         size = int(sizes[uid].get(b"RFC822.SIZE", 0))
-        if batch and (len(batch) >= batch_size or batch_bytes + size > _MAX_BATCH_BYTES):
-            yield batch
-            batch, batch_bytes = [], 0
-        batch.append(uid)
-        batch_bytes += size
-    if batch:
-        yield batch
+        if part and part_bytes + size > _MAX_BATCH_BYTES:
+            yield part
+            part, part_bytes = [], 0
+        part.append(uid)
+        part_bytes += size
+    if part:
+        yield part

@@ -37,7 +37,10 @@ class MaildirMailbox:
     def __init__(self, path: str | os.PathLike[str], poll_interval_s: float = 0.2) -> None:
         self.path = Path(path).resolve()
         self.poll_interval_s = poll_interval_s
-        self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
+        # mailbox.Maildir(create=True) leaves an existing empty directory without cur/, new/ and tmp/.
+        for sub in ("cur", "new", "tmp"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        self._maildir = mailbox.Maildir(self.path, factory=None, create=False)
         existing = set(self._maildir.list_folders())
         for leaf in FILING_FOLDERS:
             if f"relance.{leaf}" not in existing:

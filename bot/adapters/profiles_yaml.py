@@ -9,7 +9,7 @@ reported here because a pasted step overriding an earlier one is a classic editi
 
 from __future__ import annotations
 
-import logging
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.adapters.holiday_calendar import holiday_problem
 from bot.domain.errors import ConfigError
-from bot.domain.profile import LocatedValueError, ProfilesConfig, ladder_problems
-
-log = logging.getLogger(__name__)
+from bot.domain.profile import LocatedValueError, ProfilesConfig, default_profile_problem, ladder_problems
 
 Loc = tuple[str | int, ...]
 
@@ -82,7 +80,9 @@ def _load(text: str, source: str) -> tuple[ProfilesConfig | None, list[str]]:
     try:
         config = ProfilesConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe(err, root, source) for err in exc.errors(include_url=False))
+        errors = exc.errors(include_url=False)
+        hints = _spelling_hints(errors)
+        problems.extend(_describe(err, root, source, hints) for err in errors)
     # Checked on the raw data so they are reported even when pydantic stopped early on another problem.
     problems.extend(_raw_checks(data, root, source))
     unique = sorted(dict.fromkeys(problems), key=_line_number)
@@ -94,6 +94,11 @@ def _raw_checks(data: dict[str, Any], root: Node, source: str) -> list[str]:
     profiles = data.get("profiles")
     if not isinstance(profiles, dict):
         return problems
+    default = data.get("default_profile", "standard")
+    if isinstance(default, str):
+        message = default_profile_problem(default, profiles)
+        if message:
+            problems.append(_line(root, ("default_profile",), message, source))
     for name, raw in profiles.items():
         if not isinstance(raw, dict):
             continue
@@ -122,7 +127,23 @@ def _line_number(problem: str) -> int:
     return int(number) if number.isdigit() else 0
 
 
-def _describe(err: Any, root: Node, source: str) -> str:
+def _spelling_hints(errors: list[Any]) -> dict[Loc, str]:
+    """For an unknown key next to a missing one that looks alike: the key that was probably meant."""
+    missing: dict[Loc, list[str]] = {}
+    for err in errors:
+        if err["type"] == "missing" and err["loc"] and isinstance(err["loc"][-1], str):
+            missing.setdefault(tuple(err["loc"][:-1]), []).append(err["loc"][-1])
+    hints: dict[Loc, str] = {}
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            close = difflib.get_close_matches(loc[-1], missing.get(loc[:-1], []), n=1)
+            if close:
+                hints[loc] = close[0]
+    return hints
+
+
+def _describe(err: Any, root: Node, source: str, hints: dict[Loc, str]) -> str:
     loc: Loc = tuple(err["loc"])
     message: str = err["msg"]
     cause = (err.get("ctx") or {}).get("error")
@@ -133,7 +154,8 @@ def _describe(err: Any, root: Node, source: str) -> str:
     elif err["type"] == "missing":
         message = "required key is missing"
     elif err["type"] == "extra_forbidden":
-        message = "unknown key (misspelt?)"
+        hint = hints.get(loc)
+        message = f"unknown key (did you mean {hint!r}?)" if hint else "unknown key (misspelt?)"
     return _line(root, loc, message, source)
 
 

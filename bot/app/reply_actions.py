@@ -101,11 +101,12 @@ class ActionContext:
             self.effects.append(f"no {template}: {sent_today} automatic answers to {self.reply_to} today already")
             return
         key = f"ack:{template}:{self.reply_message_id or short_hash(self.inbound_id, self.now)}"
+        # Inbound Message-IDs are stored without their angle brackets; the headers need them back.
+        thread = f"<{self.reply_message_id.strip('<>')}>" if self.reply_message_id else None
         row = self.composer.enqueue(
             self.session, key=key, kind="ack", template=template, client=self.client, invoices=self.invoices,
             recipients=[self.reply_to], now=self.now, today=self.today, jurisdiction=self.profile.jurisdiction,
-            in_reply_to=self.reply_message_id,
-            references=[self.reply_message_id] if self.reply_message_id else [], **extra)
+            in_reply_to=thread, references=[thread] if thread else [], **extra)
         if row is not None:
             self.effects.append(f"{template} queued to {self.reply_to}")
 

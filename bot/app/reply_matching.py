@@ -8,6 +8,7 @@ client's open invoices, and finally the client's only open invoice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -93,6 +94,11 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
             if number not in invoices:
                 invoices.append(number)
                 reasons.append(f"'{ref}' → {number} ({why})")
+    if client_id is not None and foreign is None:
+        for number in _numbers_written(session, client_id, parsed):
+            if number not in invoices:
+                invoices.append(number)
+                reasons.append(f"{number} written in the message (ledger number of the client)")
     if not invoices and thread is not None and thread.client_id == client_id:
         invoices = list(thread.invoice_numbers)
         reasons.append(f"invoices of the reminder replied to: {', '.join(invoices)}")
@@ -114,6 +120,22 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
         reasons.append("no client found for this reply")
     return Match(client_id, tuple(invoices), trust, tuple(reasons),
                  thread_client_id=foreign or (thread_client if thread_client != client_id else None))
+
+
+def _number_pattern(number: str) -> re.Pattern[str]:
+    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional."""
+    runs = re.findall(r"[A-Za-z]+|\d+", number)
+    parts = [re.escape(r) if not r.isdigit() else "0*" + str(int(r)) for r in runs]
+    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
+
+
+def _numbers_written(session: Session, client_id: str, parsed: ParsedMessage) -> list[str]:
+    """The client's invoice numbers that appear in the message, whatever the ledger's numbering scheme."""
+    text = "\n".join(t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text,
+                                            parsed.returned_text) if t)
+    numbers = session.scalars(select(Invoice.number).where(Invoice.client_id == client_id,
+                                                            Invoice.state.in_(_OUTSTANDING)))
+    return [n for n in numbers if _number_pattern(n).search(text)]
 
 
 def _ledger_lookup(session: Session, refs: Iterable[str], client_id: str | None

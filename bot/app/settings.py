@@ -55,7 +55,7 @@ class Settings:
     web_port: int = 8000
     templates_dir: Path = Path("templates")
     send_deadline_hours: int = 48
-    confidence_threshold: float = 0.75
+    confidence_threshold: float = 0.6
     auto_answer_cap_per_day: int = 3
     company: Company = field(default_factory=Company)
 

@@ -28,8 +28,26 @@ TOKEN_PREFIX = "rl_"
 
 _hasher = PasswordHasher()
 # Verifying against a fixed hash when the user does not exist keeps the answer time the same either way,
-# so response times do not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash("relance-dummy-password")
+# so response times do not reveal which usernames exist. Made on first use (hashing is deliberately slow).
+_dummy_hash: str | None = None
+
+
+def configure_hashing(*, time_cost: int, memory_cost: int, parallelism: int = 1) -> None:
+    """Change argon2's cost (default: argon2-cffi's RFC 9106 low-memory profile).
+
+    Tests and the demo lower it to stay fast on small machines; existing hashes keep verifying because each
+    hash records its own parameters, and are upgraded at the next successful login.
+    """
+    global _hasher, _dummy_hash
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
+    _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("relance-dummy-password")
+    return _dummy_hash
 
 
 class UserError(RelanceError):
@@ -75,7 +93,7 @@ def add_user(session: Session, username: str, role: str, password: str, *,
 def verify_login(session: Session, username: str, password: str) -> User | None:
     """The active user whose password matches, else ``None`` (same work whether the user exists or not)."""
     user = session.scalar(select(User).where(User.username == username.strip()))
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -54,10 +54,11 @@ def sender_factory(settings: Settings) -> Callable[[], MailSender]:
 def open_mailbox(settings: Settings) -> Mailbox:
     """IMAP when a host is configured, else the local Maildir."""
     if settings.imap_host:
-        from bot.adapters.imap import ImapMailbox
+        from bot.adapters.imap import ImapConfig, ImapMailbox
 
-        return ImapMailbox(settings.imap_host, settings.imap_port, settings.imap_user or "",  # type: ignore[call-arg]
-                           settings.imap_password or "", tls=settings.imap_tls, folder=settings.imap_folder)
+        return ImapMailbox(ImapConfig(host=settings.imap_host, user=settings.imap_user or "",
+                                      password=settings.imap_password or "", port=settings.imap_port,
+                                      tls=settings.imap_tls, folder=settings.imap_folder))  # type: ignore[arg-type]
     from bot.adapters.maildir import MaildirMailbox
 
     return MaildirMailbox(settings.maildir)

@@ -7,8 +7,9 @@ Two notions of "working" day, on purpose:
 
 - a *business day* (``is_business_day``) is a calendar workday that is not a public holiday; it counts the
   pauses expressed in business days (e.g. ``paid_claim_pause_days``);
-- a *sending day* is a business day whose weekday is also in the profile's send window. A window narrower
-  than the workweek (say mon-thu) only restricts sending, never the counting of pauses.
+- a *sending day* is a day whose weekday is in the profile's send window and that is not a public holiday.
+  The window, not the calendar's workweek, says which weekdays mail may leave (an admin who writes
+  ``mon-sat`` means Saturdays too); a window narrower than the workweek never changes how pauses count.
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def add_business_days(d: date, n: int, calendar: BusinessCalendar) -> date:
 
 
 def is_sending_day(d: date, window: SendWindow, calendar: BusinessCalendar) -> bool:
-    """A business day whose weekday the window allows."""
-    return d.weekday() in window.days and is_business_day(d, calendar)
+    """A weekday the window allows that is not a public holiday."""
+    return d.weekday() in window.days and not calendar.is_holiday(d)
 
 
 def window_opening(d: date, profile: Profile, calendar: BusinessCalendar) -> datetime:

@@ -1,8 +1,10 @@
 """Matching what a debtor wrote to the ledger's invoices, with the reason kept.
 
 Exact lookup of the normalised number first (a dict: sub-microsecond), then the tolerant forms — missing zeros
-("F2026-129"), short numbers ("la 728", "inv 610"), one typo or two swapped digits — and only among the client's
-invoices when the client is known. ``rapidfuzz.process.extractOne`` always returns *something*, so fuzzy matches
+("F2026-129"), short numbers ("la 728", "inv 610"), one typo or two swapped digits — and only among the
+client's
+invoices when the client is known. ``rapidfuzz.process.extractOne`` always returns *something*, so fuzzy
+matches
 must be unique and within one edit: a number that is itself a real invoice always means that invoice, and an
 ambiguous guess returns nothing (a person will look) rather than the wrong invoice.
 """
@@ -24,7 +26,7 @@ _RUNS = re.compile(r"[A-Z]+|\d+")
 
 
 def normalise_invoice_number(s: str) -> str:
-    """Canonical key of an invoice number: upper case, letters and digits only ("f2026-00101 " → "F202600101")."""
+    """Canonical key of an invoice number: upper case, letters and digits ("f2026-00101 " → "F202600101")."""
     return _NON_ALNUM.sub("", s.upper())
 
 
@@ -83,7 +85,8 @@ class InvoiceMatcher:
     def match(self, written: str, *, candidates: Iterable[str] | None = None) -> InvoiceMatch | None:
         """The ledger invoice ``written`` designates, or None when unknown or ambiguous.
 
-        ``candidates`` (the client's invoice numbers) restricts the tolerant forms; an exact number always wins.
+        ``candidates`` (the client's invoice numbers) restricts the tolerant forms; an exact number always
+        wins.
         """
         allowed = frozenset(candidates) if candidates is not None else None
         key = normalise_invoice_number(written)
@@ -111,7 +114,9 @@ class InvoiceMatcher:
                 return None
         return self._fuzzy(key, allowed, written, has_prefix)
 
-    def _fuzzy(self, key: str, allowed: frozenset[str] | None, written: str, has_prefix: bool) -> InvoiceMatch | None:
+    def _fuzzy(
+        self, key: str, allowed: frozenset[str] | None, written: str, has_prefix: bool
+    ) -> InvoiceMatch | None:
         pool = sorted(allowed) if allowed is not None else self._numbers
         if not pool:
             return None
@@ -122,7 +127,9 @@ class InvoiceMatcher:
             return None  # nothing close, or two invoices equally close: never guess between real invoices
         return InvoiceMatch(keys[close[0][0]], "one typo or swapped digits", written)
 
-    def match_all(self, written: Iterable[str], *, candidates: Iterable[str] | None = None) -> list[InvoiceMatch]:
+    def match_all(
+        self, written: Iterable[str], *, candidates: Iterable[str] | None = None
+    ) -> list[InvoiceMatch]:
         """Matches for several references, each ledger invoice once, in order."""
         cands = list(candidates) if candidates is not None else None
         out: list[InvoiceMatch] = []
@@ -135,8 +142,10 @@ class InvoiceMatcher:
         return out
 
 
-def match_by_amount(amount: Decimal, open_invoices: Sequence[OpenInvoice], *, max_combination: int = 3) -> list[InvoiceMatch]:
-    """Open invoices whose balance (or amount) equals ``amount``; else the unique set whose balances sum to it."""
+def match_by_amount(
+    amount: Decimal, open_invoices: Sequence[OpenInvoice], *, max_combination: int = 3
+) -> list[InvoiceMatch]:
+    """Open invoices whose balance (or amount) equals ``amount``; else the unique set summing to it."""
     exact = [i for i in open_invoices if amount in (i.balance, i.amount)]
     if len(exact) == 1:
         return [InvoiceMatch(exact[0].number, f"amount {amount} equals its balance")]
@@ -154,6 +163,24 @@ def match_by_amount(amount: Decimal, open_invoices: Sequence[OpenInvoice], *, ma
     return []
 
 
+def domain_belongs_to(domain: str, client_name: str) -> bool:
+    """Whether an e-mail domain looks like the client's own (shares a word of 4+ letters with its name).
+
+    A colleague writing from the client's domain is the client; someone on a mail provider shared with a
+    client
+    who happens to use it ("mailo", "gmail") is not.
+    """
+    name_words = {w for w in re.findall(r"[a-z]{4,}", _fold_ascii(client_name))}
+    labels = re.findall(r"[a-z]{4,}", _fold_ascii(domain.rsplit(".", 1)[0]))
+    return any(label in name_words or any(label in w or w in label for w in name_words) for label in labels)
+
+
+def _fold_ascii(s: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFD", s.lower()) if not unicodedata.combining(c))
+
+
 def only_open_invoice(open_invoices: Sequence[OpenInvoice]) -> InvoiceMatch | None:
     """The client's single open invoice, when there is exactly one."""
     if len(open_invoices) == 1:
@@ -162,7 +189,7 @@ def only_open_invoice(open_invoices: Sequence[OpenInvoice]) -> InvoiceMatch | No
 
 
 def due_date_of(numbers: Sequence[str], open_invoices: Sequence[OpenInvoice]) -> date | None:
-    """The due date shared by the given invoices ("paid on its due date"), None when they differ or are unknown."""
+    """The due date shared by the given invoices ("paid on its due date"); None if they differ."""
     dues = {i.due_date for i in open_invoices if i.number in numbers}
     return dues.pop() if len(dues) == 1 and None not in dues else None
 
@@ -178,9 +205,12 @@ def resolve_reply_invoices(
 ) -> list[InvoiceMatch]:
     """The invoices one reply is about, most direct evidence first.
 
-    1. references in the sender's new text; 2. otherwise the thread (subject, quoted reminder, returned message,
-    In-Reply-To ids) plus stated amounts equal to one open balance of the client; 3. otherwise the stated amount
-    (one balance, or a unique sum) or the client's only open invoice; 4. with no known client, an amount equal to
+    1. references in the sender's new text; 2. otherwise the thread (subject, quoted reminder, returned
+    message,
+    In-Reply-To ids) plus stated amounts equal to one open balance of the client; 3. otherwise the stated
+    amount
+    (one balance, or a unique sum) or the client's only open invoice; 4. with no known client, an amount equal
+    to
     exactly one open balance in the whole ledger.
     """
     cands = [i.number for i in client_invoices] if client_invoices is not None else None

@@ -7,7 +7,7 @@ The parse adapter (``bot.adapters.parse``) builds a :class:`ParsedMessage` from 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+import datetime as dt
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class ParsedMessage:
     to: tuple[str, ...]
     cc: tuple[str, ...]
     subject: str
-    date: datetime | None  # timezone-aware when the header had a zone
+    date: dt.datetime | None  # timezone-aware when the header had a zone
     body_text: str  # the full text part (or HTML converted to text)
     reply_text: str  # the sender's new text: quotes and signature removed
     quoted_text: str  # what was removed as quote (still searched for invoice numbers)
@@ -56,7 +56,7 @@ class ParsedMessage:
     language: str | None = None
     auto_reply: bool = False
     auto_reply_reason: str | None = None
-    return_date: date | None = None  # "back on ..." stated by an out-of-office notice
+    return_date: dt.date | None = None  # "back on ..." stated by an out-of-office notice
     bounce: BounceInfo | None = None
     #: Message-IDs found in a returned message (bounce) or quoted headers, for matching to our outbox.
     related_message_ids: tuple[str, ...] = ()

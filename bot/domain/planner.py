@@ -46,6 +46,7 @@ from bot.domain.invoice import REMINDABLE, InvoiceState
 from bot.domain.profile import REMINDER_CHANNELS, Channel, Profile, ProfilesConfig
 
 log = logging.getLogger(__name__)
+_OPEN = InvoiceState.OPEN
 
 
 class Blocked(StrEnum):
@@ -256,7 +257,8 @@ class Planner:
         group = pp.profile.group_invoices
         groups: dict[tuple[int, int, str], list[str]] = {}
         for inv in invoices:
-            if inv.state not in REMINDABLE or inv.amount_paid >= inv.amount:
+            # Identity first: the common case skips hashing the enum (Enum.__hash__ runs in Python).
+            if (inv.state is not _OPEN and inv.state not in REMINDABLE) or inv.amount_paid >= inv.amount:
                 continue
             if inv.paused_until is not None and inv.paused_until >= today:
                 continue

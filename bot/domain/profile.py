@@ -8,7 +8,7 @@ a list raise :class:`LocatedValueError` so the YAML adapter can point at the exa
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -264,9 +264,15 @@ class ProfilesConfig(BaseModel):
 
     @model_validator(mode="after")
     def _default_exists(self) -> ProfilesConfig:
-        if self.default_profile not in self.profiles:
-            raise LocatedValueError(
-                ("default_profile",),
-                f"default_profile {self.default_profile!r} is not one of: {', '.join(sorted(self.profiles))}",
-            )
+        problem = default_profile_problem(self.default_profile, self.profiles)
+        if problem:
+            raise LocatedValueError(("default_profile",), problem)
         return self
+
+
+def default_profile_problem(default: object, names: Iterable[object]) -> str | None:
+    """Why ``default`` cannot be the default profile among ``names`` (None when it can)."""
+    known = sorted(str(n) for n in names)
+    if default in known:
+        return None
+    return f"default_profile {default!r} is not one of: {', '.join(known)}"

@@ -90,7 +90,7 @@ def test_the_ladder_over_sixty_days(world) -> None:  # type: ignore[no-untyped-d
         seen = [r.step or "" for r in rows]
         tasks = [t.kind for t in s.scalars(select(Task).where(Task.client_id == "A1").order_by(Task.id))]
         states = {i.state for i in s.scalars(select(Invoice).where(Invoice.client_id == "A1"))}
-    assert seen == ["reminder_1", "reminder_2", "formal_notice", "final_notice"]
+    assert seen == ["courtesy", "reminder_1", "reminder_2", "formal_notice", "final_notice"]
     assert tasks == ["call", "escalate"]
     assert states == {"escalated"}
     assert len({m.message_id for m in sender.sent}) == len(sender.sent)

@@ -32,7 +32,7 @@ def snapshot(db: sessionmaker[Session]) -> list[tuple[object, ...]]:
         rows: list[tuple[object, ...]] = []
         for model in (Client, Contact, Invoice, Payment, AuditEntry):
             rows.append((model.__name__, s.scalar(select(func.count()).select_from(model))))
-        rows.extend(s.execute(select(Invoice.number, Invoice.amount_paid, Invoice.state)).tuples())
+        rows.extend(tuple(r) for r in s.execute(select(Invoice.number, Invoice.amount_paid, Invoice.state)))
         return rows
 
 

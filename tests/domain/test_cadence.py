@@ -194,7 +194,7 @@ def test_next_send_time_is_the_earliest_moment_inside_the_window(
         send_window={"days": sorted(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[d] for d in days),
                      "hours": f"{h1:02}:{m1:02}-{h2:02}:{m2:02}"},
     )  # fmt: skip
-    calendar = BusinessCalendar(holidays, workdays=range(7))
+    calendar = BusinessCalendar(holidays)
     result = next_send_time(moment, profile, calendar)
     assert result >= moment
     assert in_send_window(result, profile, calendar)

@@ -1,4 +1,4 @@
-"""Planner scenarios, one rule each: GIVEN a ledger and a profile, WHEN planning at a moment, THEN these actions."""
+"""Planner scenarios, one rule each: GIVEN a ledger and a profile, WHEN planning at a moment, THEN actions."""
 
 from __future__ import annotations
 
@@ -76,7 +76,9 @@ def invoice(number: str = "F-1", **changes: Any) -> InvoiceSnapshot:
 
 
 def client(**changes: Any) -> ClientSnapshot:
-    base = ClientSnapshot(client_id="C1", name="Dupont SA", language="fr", profile="p", emails=("ap@dupont.fr",))
+    base = ClientSnapshot(
+        client_id="C1", name="Dupont SA", language="fr", profile="p", emails=("ap@dupont.fr",)
+    )
     return replace(base, **changes)
 
 
@@ -142,14 +144,18 @@ def test_a_paused_invoice_waits_until_the_day_after_its_pause() -> None:
 
 
 def test_a_promise_protects_the_invoice_until_the_grace_days_have_passed() -> None:
-    promised = invoice(last_step="reminder_1", last_step_on=DUE + timedelta(days=1), promise_date=DUE + timedelta(days=8))
+    promised = invoice(
+        last_step="reminder_1", last_step_on=DUE + timedelta(days=1), promise_date=DUE + timedelta(days=8)
+    )
     assert run(at(11), [promised]) == []  # promise date + 3 grace days = +11
     assert steps_of(run(at(12), [promised])) == [("call_1", ("F-1",), None)]
 
 
 def test_after_a_broken_promise_the_ladder_resumes_at_the_next_step_not_the_latest() -> None:
     # Promised for +15 after reminder_1, never paid; by +40 the formal notice would be due.
-    broken = invoice(last_step="reminder_1", last_step_on=DUE + timedelta(days=1), promise_date=DUE + timedelta(days=15))
+    broken = invoice(
+        last_step="reminder_1", last_step_on=DUE + timedelta(days=1), promise_date=DUE + timedelta(days=15)
+    )
     assert [a.step for a in run(at(40), [broken])] == ["call_1"]
     called = replace(broken, last_step="call_1", last_step_on=DUE + timedelta(days=40))
     assert [a.step for a in run(at(41), [called])] == ["reminder_2"]
@@ -175,7 +181,7 @@ def test_a_last_step_the_profile_no_longer_has_falls_back_on_its_date() -> None:
     assert [a.step for a in run(at(30), [renamed])] == ["formal_notice"]
 
 
-# --- grouping and the minimum gap ----------------------------------------------------------------------------
+# --- grouping and the minimum gap -----------------------------------------------------------------------
 
 
 def test_invoices_at_the_same_step_are_grouped_into_one_action() -> None:
@@ -198,7 +204,10 @@ def test_the_most_advanced_step_goes_first_when_steps_compete() -> None:
     older = invoice("F-OLD", due_date=DUE - timedelta(days=19), last_step="reminder_1",
                     last_step_on=DUE - timedelta(days=18))  # fmt: skip
     actions = run(at(1), [invoice("F-NEW"), older])
-    assert steps_of(actions) == [("reminder_2", ("F-OLD",), None), ("reminder_1", ("F-NEW",), Blocked.MIN_GAP)]
+    assert steps_of(actions) == [
+        ("reminder_2", ("F-OLD",), None),
+        ("reminder_1", ("F-NEW",), Blocked.MIN_GAP),
+    ]
 
 
 def test_min_gap_since_the_last_reminder_defers_written_steps_only() -> None:
@@ -242,7 +251,9 @@ def test_a_paused_client_is_listed_as_blocked_and_an_excluded_one_not_at_all() -
 def test_a_stale_ledger_blocks_every_action_but_still_lists_it() -> None:
     today = DUE + timedelta(days=1)
     assert [a.blocked for a in run(at(1), [invoice()], ledger=None)] == [Blocked.STALE_LEDGER]
-    assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=8))] == [Blocked.STALE_LEDGER]
+    assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=8))] == [
+        Blocked.STALE_LEDGER
+    ]
     assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=7))] == [None]
     done = invoice(last_step="reminder_1", last_step_on=today)
     assert [a.blocked for a in run(at(10), [done], ledger=None)] == [Blocked.STALE_LEDGER]
@@ -321,11 +332,19 @@ def test_every_profile_needs_a_calendar_and_as_of_must_be_aware() -> None:
 
 def test_streaming_per_client_gives_the_same_plan_as_the_batch() -> None:
     clients = [client(client_id=f"C{i}") for i in range(5)]
-    invoices = [invoice(f"F-{i}-{j}", client_id=f"C{i}", due_date=DUE - timedelta(days=j * 7)) for i in range(5)
-                for j in range(4)] + [invoice("F-ORPHAN", client_id="C99")]  # fmt: skip
+    invoices = [
+        invoice(f"F-{i}-{j}", client_id=f"C{i}", due_date=DUE - timedelta(days=j * 7))
+        for i in range(5)
+        for j in range(4)
+    ]
+    invoices.append(invoice("F-ORPHAN", client_id="C99"))
     batch = run(at(1), invoices, clients)
     planner = Planner(at(1), CONFIG, CALENDARS, DUE + timedelta(days=1))
-    streamed = [a for c in clients for a in planner.plan_client(c, [i for i in invoices if i.client_id == c.client_id])]
+    streamed = [
+        a
+        for c in clients
+        for a in planner.plan_client(c, [i for i in invoices if i.client_id == c.client_id])
+    ]
     assert batch == streamed and len(batch) >= 5
     assert all("F-ORPHAN" not in a.invoice_numbers for a in batch)
 

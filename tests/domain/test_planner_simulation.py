@@ -43,7 +43,9 @@ class Simulation:
 
     def day(self, as_of: datetime | date) -> list[PlannedAction]:
         today = as_of.date() if isinstance(as_of, datetime) else as_of
-        actions = plan(as_of, self.clients.values(), self.invoices.values(), self.config, self.calendars, today)
+        actions = plan(
+            as_of, self.clients.values(), self.invoices.values(), self.config, self.calendars, today
+        )
         for action in actions:
             if action.blocked is not None:
                 continue
@@ -54,11 +56,13 @@ class Simulation:
                 state = InvoiceState.ESCALATED if action.channel is Channel.ESCALATE else inv.state
                 self.invoices[number] = replace(inv, last_step=action.step, last_step_on=sent_on, state=state)
             if action.channel in REMINDER_CHANNELS:
-                self.clients[action.client_id] = replace(self.clients[action.client_id], last_reminder_on=sent_on)
+                self.clients[action.client_id] = replace(
+                    self.clients[action.client_id], last_reminder_on=sent_on
+                )
         return actions
 
 
-# --- property tests ------------------------------------------------------------------------------------------
+# --- property tests -------------------------------------------------------------------------------------
 
 
 @st.composite
@@ -79,7 +83,9 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
     start = draw(st.integers(0, 22))
     end = draw(st.integers(start + 1, 23))
     return {
-        "timezone": draw(st.sampled_from(["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"])),
+        "timezone": draw(
+            st.sampled_from(["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"])
+        ),
         "send_window": {
             "days": [WEEKDAYS[d] for d in sorted(draw(st.sets(st.integers(0, 6), min_size=1)))],
             "hours": f"{start:02}:{draw(st.sampled_from([0, 30])):02}-{end:02}:00",
@@ -117,18 +123,20 @@ def ledgers(draw: st.DrawFn) -> tuple[list[ClientSnapshot], list[InvoiceSnapshot
     return clients, invoices
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     profile_data=profiles(),
     ledger=ledgers(),
     holidays=st.sets(st.dates(START, START + timedelta(days=130)), max_size=12),
     hours=st.lists(st.integers(0, 23), min_size=120, max_size=120),
+    down=st.sets(st.integers(0, 119), max_size=40),
 )
 def test_invariants_hold_over_120_days(
     profile_data: dict[str, Any],
     ledger: tuple[list[ClientSnapshot], list[InvoiceSnapshot]],
     holidays: set[date],
     hours: list[int],
+    down: set[int],
 ) -> None:
     config = ProfilesConfig.model_validate(
         {"legal_rates": {"ecb_refinancing_rate": 2}, "default_profile": "p", "profiles": {"p": profile_data}}
@@ -136,8 +144,12 @@ def test_invariants_hold_over_120_days(
     profile = config.profiles["p"]
     calendar = BusinessCalendar(holidays)
     clients, invoices = ledger
-    sim = Simulation(config, {"p": calendar}, {c.client_id: c for c in clients}, {i.number: i for i in invoices})
+    sim = Simulation(
+        config, {"p": calendar}, {c.client_id: c for c in clients}, {i.number: i for i in invoices}
+    )
     for day, hour in enumerate(hours):
+        if day in down:  # the bot was not running that day: the next run catches up
+            continue
         as_of = datetime.combine(START + timedelta(days=day), time(hour), profile.zone)
         for action in sim.day(as_of):
             # never a send outside the window, never in the past
@@ -167,18 +179,25 @@ def check_monotonic(sent: list[tuple[datetime, PlannedAction]]) -> None:
             reached[number] = action.step_index
 
 
-# --- the whole ladder of each shipped profile -------------------------------------------------------------------
+# --- the whole ladder of each shipped profile ------------------------------------------------------------
 
 #: The ladder each shipped profile promises (the specification, written out rather than read from the file).
+TWENTY_TWENTY = [
+    "courtesy",
+    "reminder_1",
+    "call_1",
+    "reminder_2",
+    "formal_notice",
+    "final_notice",
+    "handover",
+]
 LADDERS = {
-    "standard": ["courtesy", "reminder_1", "call_1", "reminder_2", "formal_notice", "final_notice", "handover"],
+    "standard": TWENTY_TWENTY,
+    "uk_standard": TWENTY_TWENTY,
     "key_account": ["courtesy", "reminder_1", "call_1", "reminder_2", "call_2", "formal_notice", "handover"],
     "public_sector": ["courtesy", "reminder_1", "call_1", "reminder_2", "letter", "final_notice", "handover"],
-    "risky": [
-        "courtesy", "reminder_1", "call_1", "reminder_2", "formal_notice", "formal_letter", "final_notice",
-        "handover",
-    ],
-    "uk_standard": ["courtesy", "reminder_1", "call_1", "reminder_2", "formal_notice", "final_notice", "handover"],
+    "risky": ["courtesy", "reminder_1", "call_1", "reminder_2", "formal_notice", "formal_letter",
+              "final_notice", "handover"],
 }  # fmt: skip
 
 
@@ -188,18 +207,20 @@ def shipped() -> ProfilesConfig:
 
 
 def expected_send_day(nominal: date, profile: Profile) -> date:
-    """First day on or after ``nominal`` in the window and not a public holiday (straight from the package)."""
+    """First day on or after ``nominal`` in the window and not a public holiday (read from the package)."""
     spec = profile.holidays
     table = holidays_package.country_holidays(spec.country, subdiv=spec.subdivision, years=range(2026, 2028))
     day = nominal
-    while day.weekday() not in profile.send_window.days or day.weekday() > 4 or day in table:
+    while day.weekday() not in profile.send_window.days or day in table:
         day += timedelta(days=1)
     return day
 
 
 @pytest.mark.parametrize("name", sorted(LADDERS))
 @pytest.mark.parametrize("due", [date(2026, 4, 30), date(2026, 7, 10), date(2026, 12, 18)])
-def test_ninety_days_of_a_profile_walk_the_whole_ladder(shipped: ProfilesConfig, name: str, due: date) -> None:
+def test_ninety_days_of_a_profile_walk_the_whole_ladder(
+    shipped: ProfilesConfig, name: str, due: date
+) -> None:
     profile = shipped.profiles[name]
     calendars = calendars_for(shipped)
     ledger = InvoiceSnapshot("F-1", "C1", due - timedelta(days=60), due, Decimal("900"), Decimal(0), "EUR",

@@ -23,6 +23,18 @@ import pytest
 TEST_USER = "relance-test"
 
 
+def find_program(name: str) -> str | None:
+    """``shutil.which`` that also looks in the sbin directories, which a non-login PATH may lack."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for directory in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        candidate = Path(directory) / name
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -67,7 +79,7 @@ def as_server_user(cmd: Sequence[str]) -> list[str]:
     """Prefix ``cmd`` so that it runs as :func:`server_account` (``runuser`` when we are root)."""
     if os.geteuid() != 0:
         return list(cmd)
-    return ["runuser", "-u", server_account().pw_name, "--", *cmd]
+    return [find_program("runuser") or "runuser", "-u", server_account().pw_name, "--", *cmd]
 
 
 def private_dir(prefix: str) -> Path:

@@ -1,17 +1,16 @@
-"""A private Dovecot IMAP server for the tests: 127.0.0.1, a free port, Maildir storage, passwd-file users.
+"""A private Dovecot IMAP server for the tests: 127.0.0.1, a free port, Maildir storage, static users.
 
 The whole server runs as one unprivileged account (``relance-test`` under root), which Dovecot allows when
-``default_internal_user`` and ``default_login_user`` are that account and nothing is chrooted. Users are added
-to the passwd-file at any time (Dovecot re-reads it when it changes), so one server serves every test with a
-fresh mailbox each. Messages are delivered the way a local MTA does it: written to ``tmp/`` and renamed into
-``new/``, which also works while the server is down.
+``default_internal_user`` and ``default_login_user`` are that account and nothing is chrooted. Any user name
+logs in with :data:`PASSWORD`, so one server serves every test with a fresh mailbox each. Messages are
+delivered the way a local MTA does it: written to ``tmp/`` and renamed into ``new/``, which also works while
+the server is down.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 from tests.servers import (
     as_server_user,
     chown_tree,
+    find_program,
     free_port,
     private_dir,
     remove_dir,
@@ -58,13 +58,15 @@ auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%n
 mail_fsync = never
 {ssl}
+# A static passdb accepts any user name with the one test password: each test gets a fresh user without a
+# passwd-file reload (which Dovecot notices only at a one-second granularity).
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%n {root}/passwd
+  driver = static
+  args = password={password}
 }}
 userdb {{
-  driver = passwd-file
-  args = username_format=%n {root}/passwd
+  driver = static
+  args = uid={uid} gid={gid} home={root}/mail/%n
 }}
 service imap-login {{
   chroot =
@@ -79,6 +81,10 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  # No penalty for failed logins: it would delay the next tests' logins from 127.0.0.1 by seconds.
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 protocol imap {{
   imap_idle_notify_interval = 2 mins
@@ -87,6 +93,7 @@ protocol imap {{
 """
 
 _user_numbers = itertools.count(1)
+PASSWORD = "secret-pw"
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,6 @@ class Dovecot:
         account = server_account()
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(exist_ok=True)
-        (self.root / "passwd").touch()
         ssl = "ssl = no"
         if self.tls:
             self._make_certificate()
@@ -127,6 +133,8 @@ class Dovecot:
                 user=account.pw_name,
                 group=_group_name(account.pw_gid),
                 uid=account.pw_uid,
+                gid=account.pw_gid,
+                password=PASSWORD,
                 ssl=ssl,
                 port=self.port,
                 tls_port=self.tls_port,
@@ -160,12 +168,13 @@ class Dovecot:
         )
 
     def start(self, timeout_s: float = 10.0) -> None:
-        if shutil.which("dovecot") is None:
+        dovecot = find_program("dovecot")
+        if dovecot is None:
             unavailable("dovecot is not installed (apt-get install dovecot-imapd)")
         # The master daemonizes and would keep captured pipes open forever: send its output to a file.
         with open(self.root / "start.err", "w+") as err:
             code = subprocess.call(
-                as_server_user(["dovecot", "-c", str(self.config)]),
+                as_server_user([dovecot, "-c", str(self.config)]),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
@@ -191,19 +200,25 @@ class Dovecot:
             return None
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the master by PID and wait until it and the listening port are gone."""
+        """Stop the server by PID: its whole process group, since imap processes outlive a stopped master."""
         pid = self.pid()
         if pid is None:
             return
         try:
-            os.kill(pid, signal.SIGTERM)
+            # The daemonized master leads its own process group, which every Dovecot process inherits.
+            os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        (self.root / "run" / "master.pid").unlink(missing_ok=True)
 
     def restart(self) -> None:
         self.stop()
@@ -220,16 +235,14 @@ class Dovecot:
             return "(no log)"
 
     # -- users and mail ----------------------------------------------------------------------------
-    def add_user(self, name: str | None = None, password: str = "secret-pw") -> ImapUser:
-        account = server_account()
+    def add_user(self, name: str | None = None) -> ImapUser:
+        """A user with an empty INBOX (every user shares :data:`PASSWORD`)."""
         name = name or f"user{next(_user_numbers)}"
         maildir = self.root / "mail" / name
-        with open(self.root / "passwd", "a") as passwd:
-            passwd.write(f"{name}:{{PLAIN}}{password}:{account.pw_uid}:{account.pw_gid}::{maildir}::\n")
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
         chown_tree(maildir)
-        return ImapUser(name, password, maildir)
+        return ImapUser(name, PASSWORD, maildir)
 
     def deliver(self, user: ImapUser, raw: bytes, folder: str = "") -> Path:
         """Deliver one message into INBOX (or Maildir++ ``folder`` like ``relance.review``) as an MTA does."""
@@ -246,7 +259,7 @@ class Dovecot:
 
     def doveadm(self, *args: str) -> str:
         proc = subprocess.run(
-            as_server_user(["doveadm", "-c", str(self.config), *args]),
+            as_server_user([find_program("doveadm") or "doveadm", "-c", str(self.config), *args]),
             capture_output=True,
             text=True,
             timeout=30,

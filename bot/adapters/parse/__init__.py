@@ -56,7 +56,9 @@ def parse_message(raw: bytes, *, max_text_chars: int = 200_000) -> ParsedMessage
     except UnreadableMessageError:
         raise
     except (RecursionError, MemoryError) as exc:
-        raise UnreadableMessageError(f"message too deeply nested or too large: {exc.__class__.__name__}") from exc
+        raise UnreadableMessageError(
+            f"message too deeply nested or too large: {exc.__class__.__name__}"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - the inbox loop must never stop on bad input: quarantine it
         logger.warning("unreadable message: %s: %s", exc.__class__.__name__, exc)
         raise UnreadableMessageError(f"cannot parse message: {exc.__class__.__name__}: {exc}") from exc
@@ -85,12 +87,17 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
     in_reply_to = next(iter(message_ids(get_header(message, "In-Reply-To"))), None)
     references = message_ids(get_header(message, "References"))
 
-    bounce = detect_bounce(message, sender, sender_name, subject, body)
+    parts = walk_limited(message)
+    bounce = detect_bounce(message, sender, sender_name, subject, body, parts)
     if bounce is not None:
         reply_text, quoted_text = body.strip(), ""
     else:
         reply_text, quoted_text = split_reply(body)
-    verdict = None if bounce is not None else detect_auto_reply(message, subject, reply_text, date.date() if date else None)
+    verdict = (
+        None
+        if bounce is not None
+        else detect_auto_reply(message, subject, reply_text, date.date() if date else None)
+    )
 
     related = list(bounce.related_message_ids if bounce else ())
     related.extend(i for i in ((in_reply_to,) if in_reply_to else ()) + references if i not in related)
@@ -107,7 +114,7 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
         body_text=body,
         reply_text=reply_text,
         quoted_text=quoted_text,
-        attachments=_attachments(message, attachments_raw),
+        attachments=_attachments(parts, attachments_raw),
         language=detect_language(reply_text, quoted_text, subject),
         auto_reply=bool(verdict and verdict.is_auto),
         auto_reply_reason=verdict.reason if verdict else None,
@@ -119,7 +126,9 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
     )
 
 
-def _with_mailparser(data: bytes) -> tuple[str | None, str | None, list[dict[str, object]] | None, Message | None]:
+def _with_mailparser(
+    data: bytes,
+) -> tuple[str | None, str | None, list[dict[str, object]] | None, Message | None]:
     """mail-parser's view of the message; Nones where it failed (the stdlib fills in)."""
     try:
         parsed = mailparser.parse_from_bytes(data)
@@ -132,9 +141,11 @@ def _with_mailparser(data: bytes) -> tuple[str | None, str | None, list[dict[str
     return plain, html, list(parsed.attachments), message
 
 
-def _attachments(message: Message, raw: list[dict[str, object]] | None) -> tuple[Attachment, ...]:
+def _attachments(
+    parts: list[tuple[Message, int, bool]], raw: list[dict[str, object]] | None
+) -> tuple[Attachment, ...]:
     found: list[Attachment] = []
-    for part, _, _ in walk_limited(message):
+    for part, _, _ in parts:
         if part.is_multipart():
             continue
         filename = part.get_filename()
@@ -149,7 +160,9 @@ def _attachments(message: Message, raw: list[dict[str, object]] | None) -> tuple
     if not found and raw:
         # mail-parser also finds uuencoded attachments the MIME tree does not show.
         for item in raw:
-            found.append(Attachment(str(item.get("filename") or "")[:255], str(item.get("mail_content_type") or ""), 0))
+            found.append(
+                Attachment(str(item.get("filename") or "")[:255], str(item.get("mail_content_type") or ""), 0)
+            )
     return tuple(found)
 
 

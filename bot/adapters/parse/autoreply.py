@@ -1,10 +1,11 @@
-"""Recognise automatic replies: out-of-office notices, vacation responders, ticket acknowledgements, read receipts.
+"""Recognise automatic replies: out-of-office notices, vacation responders, ticket acks, read receipts.
 
-Evidence is scored. RFC 3834 headers (``Auto-Submitted`` other than ``no``, ``X-Autoreply``, ``X-Autorespond``,
-``Precedence: auto_reply``) decide alone. Weak signals — ``Precedence: bulk/junk/list``, ``X-Auto-Response-Suppress``
-(Outlook puts it on ordinary mail too) — only count together with an auto-reply subject or body phrase. Subject
-prefixes and body phrases in the common European languages decide when no header is present, because many
-responders send none. Bounces are not auto-replies: the caller checks bounces first.
+RFC 3834 headers (``Auto-Submitted`` other than ``no``, ``X-Autoreply``, ``X-Autorespond``,
+``Precedence: auto_reply``) decide alone. Weak signals — ``Precedence: bulk/junk/list`` and
+``X-Auto-Response-Suppress`` (Outlook puts it on ordinary mail too) — never decide alone; they are only
+reported next to a subject or body phrase. Subject prefixes and body phrases in the common European
+languages decide when no header is present, because many responders send none. Bounces are not
+auto-replies: the caller checks bounces first.
 """
 
 from __future__ import annotations
@@ -18,27 +19,35 @@ from bot.adapters.parse.mime import get_header
 from bot.adapters.parse.return_date import find_return_date
 
 _SUBJECT = re.compile(
-    r"^(?:(?:re|tr|fw|fwd|aw|wg)\s*:\s*)*\[?(?:automatic reply|auto(?:matic)?[- ]?(?:reply|response)|auto\s*:|autoreply"
-    r"|out of (?:the )?office|ooo\b|away from (?:the )?office|on vacation|vacation(?: reply| notice)?\b|on leave|away until"
-    r"|r[ée]ponse automatique|r[ée]ponse auto\b|message automatique|absent(?:e|\(e\))?\b|absence\b|en cong[ée]s?"
+    r"^(?:(?:re|tr|fw|fwd|aw|wg)\s*:\s*)*\[?(?:automatic reply"
+    r"|auto(?:matic)?[- ]?(?:reply|response)|auto\s*:|autoreply"
+    r"|out of (?:the )?office|ooo\b|away from (?:the )?office"
+    r"|on vacation|vacation(?: reply| notice)?\b|on leave|away until"
+    r"|r[ée]ponse automatique|r[ée]ponse auto\b"
+    r"|message automatique|absent(?:e|\(e\))?\b|absence\b|en cong[ée]s?"
     r"|accus[ée] de r[ée]ception|abwesenheitsnotiz|abwesend|automatische antwort|fuera de la oficina"
     r"|respuesta autom[áa]tica|risposta automatica|fuori ufficio|automatisch antwoord|afwezig|niet aanwezig"
     r"|resposta autom[áa]tica|fora do escrit[óo]rio|aus(?:ser| )?(?:haus|büro)|auto generated|autosvar|poissa"
     r"|request received|ticket received|we received your|nous avons bien re[çc]u|message re[çc]u)",
     re.IGNORECASE,
 )
-_TICKET_SUBJECT = re.compile(r"\[(?:ticket|case|request|demande|incident|sr)\s*[#:]?\s*[\w-]*\d", re.IGNORECASE)
+_TICKET_SUBJECT = re.compile(
+    r"\[(?:ticket|case|request|demande|incident|sr)\s*[#:]?\s*[\w-]*\d", re.IGNORECASE
+)
 _BODY_STRONG = re.compile(
     r"(?:\b(?:je suis|je serai|nous sommes|i am|i'm|i will be|we are)\s+(?:actuellement\s+|currently\s+)?"
     r"(?:absente?s?|en cong[ée]s?|out of (?:the )?office|away|on (?:annual |parental |maternity |sick )?leave"
     r"|on holiday|on vacation|travelling|traveling|hors du bureau|en d[ée]placement)\b"
     r"|\babsente? du bureau\b|\bout of the office\b|\bwith (?:no|limited|very limited) (?:access to )?e-?mail"
-    r"|acc[èe]s limit[ée] [àa] (?:ma|mes) (?:messagerie|mails|e-?mails)|\bthis mailbox is (?:no longer|not) monitored"
+    r"|acc[èe]s limit[ée] [àa] (?:ma|mes) (?:messagerie|mails"
+    r"|e-?mails)|\bthis mailbox is (?:no longer|not) monitored"
     r"|\bcette (?:bo[îi]te|adresse) (?:mail |e-mail )?n'est plus (?:consult|surveill|utilis)"
     r"|\bceci est un (?:message|mail|courriel) automatique|\bthis is an automated (?:message|reply|response)"
-    r"|\b(?:message|r[ée]ponse) automatique\b|\bautomatic reply\b|\bdo not reply to this (?:automated )?(?:message|e-?mail)"
+    r"|\b(?:message|r[ée]ponse) automatique\b|\bautomatic reply\b"
+    r"|\bdo not reply to this (?:automated )?(?:message|e-?mail)"
     r"|\bmerci de ne pas r[ée]pondre [àa] ce (?:message|mail|courriel)|\bplease do not reply\b"
-    r"|\b(?:your|votre) (?:request|message|e-?mail|demande|courriel) (?:has been|a bien [ée]t[ée]|a [ée]t[ée]) (?:received|re[çc]u)"
+    r"|\b(?:your|votre) (?:request|message|e-?mail|demande"
+    r"|courriel) (?:has been|a bien [ée]t[ée]|a [ée]t[ée]) (?:received|re[çc]u)"
     r"|\bwe have received your (?:request|message|e-?mail)|\b(?:message|courriel|mail) bien re[çc]u"
     r"|\bnous avons bien re[çc]u votre (?:message|courriel|mail|demande)\b"
     r"|\bil a bien [ée]t[ée] re[çc]u|\bwhich has been received by\b|\bassigned (?:ticket|case) (?:number|#)"
@@ -58,7 +67,7 @@ class AutoReplyVerdict:
 
 
 def detect_auto_reply(message: Message, subject: str, text: str, sent: date | None) -> AutoReplyVerdict:
-    """Decide whether ``message`` is an automatic reply; ``text`` is the sender's new text (quotes removed)."""
+    """Decide whether ``message`` is an automatic reply; ``text`` is the sender's new text (no quotes)."""
     reason = _header_reason(message)
     weak = _weak_header_reason(message)
     if reason is None and message.get_content_type() == "multipart/report":
@@ -80,7 +89,8 @@ def detect_auto_reply(message: Message, subject: str, text: str, sent: date | No
 
 def _header_reason(message: Message) -> str | None:
     auto_submitted = get_header(message, "Auto-Submitted").lower()
-    # RFC 3834: "no" means a human; "auto-forwarded" is not defined there and Redmine/Discourse treat it as human.
+    # RFC 3834: "no" means a human; "auto-forwarded" is not defined there and Redmine/Discourse treat it as
+    # human.
     if auto_submitted and not auto_submitted.startswith(("no", "auto-forwarded")):
         return f"Auto-Submitted: {auto_submitted}"
     for name in ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autogenerated", "X-AutoReply-From"):

@@ -1,18 +1,18 @@
-"""Recognise delivery failures: RFC 3464 reports and the plain-text notices of Exchange, Postfix, qmail, Exim, Domino.
+"""Recognise delivery failures: RFC 3464 reports and text notices of Exchange, Postfix, qmail, Exim, Domino.
 
-A standard report is read field by field (Final-Recipient, Action, Status, Diagnostic-Code); the returned message
-(``message/rfc822`` or ``text/rfc822-headers``) gives the Message-IDs and text we sent, so the caller can tie the
-bounce to our outbox. Non-standard notices are recognised by sender/subject, and the recipient and status are
-inferred from the notice text (the part above the copy of the original message). Delays are bounces too; whether
-one is final is :attr:`BounceInfo.is_permanent`'s business.
+A standard report is read field by field (Final-Recipient, Action, Status, Diagnostic-Code); the returned
+message (``message/rfc822`` or ``text/rfc822-headers``) gives the Message-IDs and text we sent, so the
+caller can tie the bounce to our outbox. Non-standard notices are recognised by sender/subject, and the
+recipient and status are inferred from the notice text (the part above the copy of the original message).
+Delays are bounces too; whether one is final is :attr:`BounceInfo.is_permanent`'s business.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import message_from_string
 from email.message import Message
+from email.parser import HeaderParser
 
 from bot.adapters.parse.mime import get_header, header_text, message_ids, part_text, walk_limited
 from bot.domain.message import BounceInfo
@@ -23,11 +23,14 @@ _SMTP_CODE = re.compile(r"(?<!\d)([45]\d\d)[ -](?=\D)")
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
 _DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mdaemon|mailer daemon", re.I)
 _SUBJECT = re.compile(
-    r"undeliver|undelivered|delivery (?:status notification|failure|failed|report|has failed|problem|notification)"
+    r"undeliver|undelivered|delivery (?:status notification"
+    r"|failure|failed|report|has failed|problem|notification)"
     r"|mail delivery failed|failure notice|returned mail|returned to sender|non remis|non distribu|non-remise"
-    r"|rapport d'erreur de remise|unzustellbar|nicht zustellbar|delayed mail|delivery delayed|warning: could not send"
+    r"|rapport d'erreur de remise|unzustellbar|nicht zustellbar"
+    r"|delayed mail|delivery delayed|warning: could not send"
     r"|mail could not be delivered|message not delivered|could not be delivered|rejected|unable to deliver"
-    r"|delivery notification|mail system error|échec de (?:la )?remise|echec de (?:la )?remise|nondeliverable",
+    r"|delivery notification|mail system error"
+    r"|échec de (?:la )?remise|echec de (?:la )?remise|nondeliverable",
     re.IGNORECASE,
 )
 _DELAY = re.compile(
@@ -37,19 +40,28 @@ _DELAY = re.compile(
 )
 #: (pattern, status) used when a text notice gives no enhanced status code.
 _REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"mailbox (?:is )?full|over ?quota|quota exceeded|insufficient (?:storage|space)|bo[îi]te (?:aux lettres )?pleine", re.I), "5.2.2"),
-    (re.compile(r"user unknown|unknown user|no such user|does not exist|doesn't exist|not found|invalid recipient|no mailbox|n'est pas r[ée]pertori|inconnu|unknown (?:local part|recipient|address)|recipient address rejected|mailbox unavailable|not listed", re.I), "5.1.1"),
-    (re.compile(r"host (?:or domain name )?not found|domain not found|no such domain|nxdomain|unrouteable|no mx", re.I), "5.1.2"),
+    (re.compile(r"mailbox (?:is )?full|over ?quota|quota exceeded"
+        r"|insufficient (?:storage|space)|bo[îi]te (?:aux lettres )?pleine", re.I), "5.2.2"),
+    (re.compile(r"user unknown|unknown user|no such user|does not exist|doesn't exist|not found"
+        r"|invalid recipient|no mailbox|n'est pas r[ée]pertori|inconnu"
+        r"|unknown (?:local part|recipient|address)"
+        r"|recipient address rejected|mailbox unavailable|not listed", re.I), "5.1.1"),
+    (re.compile(r"host (?:or domain name )?not found|domain not found"
+        r"|no such domain|nxdomain|unrouteable|no mx", re.I), "5.1.2"),
     (re.compile(r"disabled|suspended|deactivated|inactive", re.I), "5.2.1"),
     (re.compile(r"too large|message size|size limit", re.I), "5.3.4"),
     (re.compile(r"spam|blocked|blacklist|denied|policy|rejected", re.I), "5.7.1"),
 )  # fmt: skip
 _COPY_MARKERS = re.compile(
-    r"^[ \t-]*(?:this is a copy of|a copy of the original|below this line is a copy|original message|message original"
-    r"|---+ ?original|the original message|undelivered message|returned message|message d'origine|copie du message"
+    r"^[ \t-]*(?:this is a copy of|a copy of the original"
+    r"|below this line is a copy|original message|message original"
+    r"|---+ ?original|the original message|undelivered message"
+    r"|returned message|message d'origine|copie du message"
     r"|\S+ ?headers of the original|end of message)",
     re.IGNORECASE | re.MULTILINE,
 )
+#: Returned headers and pasted originals only need their header block parsed (the body stays a string).
+_HEADERS_ONLY = HeaderParser()
 _EMBEDDED_HEADERS = re.compile(r"^(?:Return-Path|Received|Message-ID|From): ", re.MULTILINE | re.IGNORECASE)
 
 
@@ -60,25 +72,48 @@ class BounceVerdict:
     returned_text: str
 
 
-def detect_bounce(message: Message, sender: str, sender_name: str, subject: str, body: str) -> BounceVerdict | None:
-    """A :class:`BounceVerdict` when ``message`` is a delivery failure/delay notice, else None."""
-    parts = walk_limited(message)
-    status_parts = [p for p, _, _ in parts if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")]
-    report_type = str(message.get_param("report-type") or "").lower() if message.get_content_type() == "multipart/report" else ""
+def detect_bounce(
+    message: Message,
+    sender: str,
+    sender_name: str,
+    subject: str,
+    body: str,
+    parts: list[tuple[Message, int, bool]] | None = None,
+) -> BounceVerdict | None:
+    """A :class:`BounceVerdict` when ``message`` is a delivery failure/delay notice, else None.
+
+    ``parts`` is ``walk_limited(message)`` when the caller already has it.
+    """
+    parts = walk_limited(message) if parts is None else parts
+    status_parts = [
+        p
+        for p, _, _ in parts
+        if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")
+    ]
+    report_type = (
+        str(message.get_param("report-type") or "").lower()
+        if message.get_content_type() == "multipart/report"
+        else ""
+    )
     if report_type and report_type != "delivery-status" and not status_parts:
         return None  # feedback reports / read receipts are not delivery failures
-    ids, returned = _returned_message(parts, body)
     failed_header = get_header(message, "X-Failed-Recipients")
     if status_parts:
         info = _from_delivery_status(status_parts[0], body)
         if info is not None:
             if info.recipient is None and failed_header:
                 info = BounceInfo(_first_email(failed_header), info.status, info.action, info.diagnostic)
-            return BounceVerdict(info, ids, returned)
+            return BounceVerdict(info, *_returned_message(parts, body))
     looks_daemon = bool(_DAEMON.search(sender) or _DAEMON.search(sender_name))
-    if not (failed_header or (looks_daemon and _SUBJECT.search(subject)) or (report_type == "delivery-status")):
+    if not (
+        failed_header or (looks_daemon and _SUBJECT.search(subject)) or (report_type == "delivery-status")
+    ):
         return None
-    if get_header(message, "Auto-Submitted").lower().startswith("auto-replied") and not failed_header and not _SUBJECT.search(subject):
+    if (
+        get_header(message, "Auto-Submitted").lower().startswith("auto-replied")
+        and not failed_header
+        and not _SUBJECT.search(subject)
+    ):
         return None
     notice = _notice_part(body)
     recipient = _first_email(failed_header) if failed_header else _recipient_from_text(notice, sender)
@@ -87,21 +122,31 @@ def detect_bounce(message: Message, sender: str, sender_name: str, subject: str,
     if status is None:
         status = _reason_status(notice, delayed)
     action = "delayed" if delayed and (status is None or status.startswith("4")) else "failed"
-    return BounceVerdict(BounceInfo(recipient, status, action, _diagnostic(notice)), ids, returned)
+    return BounceVerdict(
+        BounceInfo(recipient, status, action, _diagnostic(notice)), *_returned_message(parts, body)
+    )
 
 
 def _from_delivery_status(part: Message, body: str) -> BounceInfo | None:
     blocks = [b for b in (part.get_payload() if part.is_multipart() else []) if isinstance(b, Message)]
     if not blocks:
         text = part_text(part)
-        blocks = [message_from_string(chunk) for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if chunk.strip()]
+        blocks = [
+            _HEADERS_ONLY.parsestr(chunk)
+            for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
+            if chunk.strip()
+        ]
     recipients = [b for b in blocks if b.get("Final-Recipient") or b.get("Original-Recipient")]
     if not recipients:
         recipients = [b for b in blocks if b.get("Action") or b.get("Status")]
     if not recipients:
         return None
-    chosen = next((b for b in recipients if header_text(b.get("Action")).lower().startswith("failed")), recipients[0])
-    recipient_field = header_text(chosen.get("Final-Recipient")) or header_text(chosen.get("Original-Recipient"))
+    chosen = next(
+        (b for b in recipients if header_text(b.get("Action")).lower().startswith("failed")), recipients[0]
+    )
+    recipient_field = header_text(chosen.get("Final-Recipient")) or header_text(
+        chosen.get("Original-Recipient")
+    )
     recipient = _first_email(recipient_field.split(";", 1)[-1]) or _first_email(recipient_field)
     diagnostic = header_text(chosen.get("Diagnostic-Code")).split(";", 1)[-1].strip() or None
     status_match = _STATUS.search(header_text(chosen.get("Status")))
@@ -118,19 +163,21 @@ def _returned_message(parts: list[tuple[Message, int, bool]], body: str) -> tupl
         ctype = part.get_content_type()
         if ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
-            original = inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
+            original = (
+                inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
+            )
             if original is not None:
                 return _ids_and_text(original, _inner_text(original))
         if ctype == "text/rfc822-headers":
-            original = message_from_string(part_text(part)[:_NOTICE_CHARS])
+            original = _HEADERS_ONLY.parsestr(part_text(part)[:_NOTICE_CHARS])
             return _ids_and_text(original, "")
     # Text notices paste the original below a marker line: read its headers and body from there.
     at = _copy_start(body)
     if at is None:
         return (), ""
     pasted = body[at:].split("\n", 1)[-1].lstrip("\n")
-    original = message_from_string(pasted[:_NOTICE_CHARS])
-    return _ids_and_text(original, original.get_payload() if not original.is_multipart() else "")  # type: ignore[arg-type]
+    original = _HEADERS_ONLY.parsestr(pasted[:_NOTICE_CHARS])
+    return _ids_and_text(original, original.get_payload())
 
 
 def _inner_text(original: Message) -> str:

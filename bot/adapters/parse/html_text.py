@@ -1,6 +1,7 @@
 """HTML → plain text for mail bodies that have no text/plain part.
 
-Built on the stdlib ``html.parser`` (no lxml): it never raises on broken markup and runs in linear time. Quoted
+Built on the stdlib ``html.parser`` (no lxml): it never raises on broken markup and runs in linear time.
+Quoted
 containers (``<blockquote>``, Gmail's ``gmail_quote``, Outlook's ``divRplyFwdMsg`` / ``OLK_SRC_BODY_SECTION``,
 Yahoo's ``yahoo_quoted``, Thunderbird's ``moz-cite-prefix``) are rendered with a ``> `` prefix so that
 :func:`bot.adapters.parse.quotes.split_reply` finds them like any plain-text quote.
@@ -11,12 +12,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-#: Input beyond this is ignored: an "HTML bomb" (megabytes of nested tags) must not cost more than a normal mail.
+#: Input beyond this is ignored: an "HTML bomb" (megabytes of nested tags) must not cost more than a normal
+#: mail.
 MAX_HTML_CHARS = 2_000_000
 #: Deeper nesting is flattened (tags still counted, not tracked individually).
 MAX_DEPTH = 200
 
-_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "svg", "math", "object", "xml"})
+_SKIP = frozenset(
+    {"script", "style", "head", "title", "template", "noscript", "svg", "math", "object", "xml"}
+)
 _BLOCK = frozenset(
     {
         "p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol", "dl", "dt", "dd",
@@ -24,7 +28,22 @@ _BLOCK = frozenset(
     }
 )  # fmt: skip
 _VOID = frozenset(
-    {"br", "hr", "img", "meta", "link", "input", "area", "base", "col", "embed", "param", "source", "track", "wbr"}
+    {
+        "br",
+        "hr",
+        "img",
+        "meta",
+        "link",
+        "input",
+        "area",
+        "base",
+        "col",
+        "embed",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
 )
 _QUOTE_MARKERS = ("gmail_quote", "yahoo_quoted", "divrplyfwdmsg", "olk_src_body_section", "moz-cite-prefix")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")

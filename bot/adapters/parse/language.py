@@ -6,7 +6,8 @@ import re
 
 _WORD = re.compile(r"[a-zàâäçéèêëîïôöùûüÿœ']+")
 _FR = frozenset(
-    "le la les un une des du de et est nous vous je ne pas pour que qui sur dans avec votre vos notre nos ce cette "
+    "le la les un une des du de et est nous vous je ne pas pour que qui sur dans avec votre vos notre nos "
+    "ce cette "
     "mais ou au aux être avons sommes bien merci bonjour cordialement facture règlement sera été très "
     "madame monsieur déjà jusqu'au retour semaine prochaine".split()
 )

@@ -100,7 +100,7 @@ def get_header(message: Message, name: str) -> str:
 
 def address_list(message: Message, *names: str) -> tuple[str, ...]:
     """Bare lower-cased addresses from the named headers, in order, without duplicates."""
-    values = []
+    values: list[str] = []
     for name in names:
         try:
             values.extend(header_text(v) for v in message.get_all(name) or [])

@@ -3,7 +3,8 @@
 Line-based, like github's email_reply_parser and Discourse's email_reply_trimmer: each line is classified once
 with anchored, non-backtracking patterns (input lines are capped in length), then the first *hard* marker —
 an attribution ("On … wrote:", "Le … a écrit :"), an "Original Message" / "Message d'origine" separator, or an
-Outlook header block ("From: … Sent: …", "De : … Envoyé : …") — starts the quote. ``>`` lines above that marker
+Outlook header block ("From: … Sent: …", "De : … Envoyé : …") — starts the quote. ``>`` lines above that
+marker
 are quote too. Signatures, mobile footers and disclaimers are then removed by :mod:`.signature`.
 """
 
@@ -19,7 +20,8 @@ _LINE_CAP = 400
 _ATTRIBUTION_SPAN = 4
 
 _WROTE = re.compile(
-    r"(?:wrote|writes|a [ée]crit|[ée]crit|schrieb|schreef|escribi[óo]|ha escrit|ha scritto|scritto|escreveu|skrev"
+    r"(?:wrote|writes|a [ée]crit|[ée]crit|schrieb|schreef"
+    r"|escribi[óo]|ha escrit|ha scritto|scritto|escreveu|skrev"
     r"(?: f[øo]lgende)?|napisa[łl](?:\(a\))?|pisze|написал[а]?|kirjoitti|[íi]rta|yazd[ıi]|napsal|geschreven"
     r"|작성|のメッセージ|写道|寫道)\s*[:：]?\s*$",
     re.IGNORECASE,
@@ -28,15 +30,21 @@ _ATTRIBUTION_START = re.compile(
     r"^(?:on|le|am|el|il|op|den|em|w dniu|dne|p[åa]|le\s|\d{1,4}[./-]|\S+\.\s\d{1,2}\.|在|\d{4}/)",
     re.IGNORECASE,
 )
-_VERB_ANYWHERE = re.compile(r"\b(?:wrote|schrieb|skrev|a [ée]crit|escribi[óo]|scritto|schreef|napisa[łl]|pisze)\b", re.I)
+_VERB_ANYWHERE = re.compile(
+    r"\b(?:wrote|schrieb|skrev|a [ée]crit|escribi[óo]|scritto|schreef|napisa[łl]|pisze)\b", re.I
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _HAS_DIGIT = re.compile(r"\d")
 
-_FROM_KEYS = r"from|de|von|van|da|od|fra|fr[åa]n|l[äa]hett[äa]j[äa]|felad[óo]|от|exp[ée]diteur|envoy[ée] par|发件人|寄件者|差出人"
+_FROM_KEYS = (
+    r"from|de|von|van|da|od|fra|fr[åa]n|l[äa]hett[äa]j[äa]|felad[óo]|от|exp[ée]diteur|envoy[ée] par"
+    r"|发件人|寄件者|差出人"
+)
 _OTHER_KEYS = (
     r"sent|envoy[ée]|date|to|[àa]|subject|objet|cc|gesendet|datum|an|betreff|enviado|para|asunto|fecha"
     r"|verzonden|aan|onderwerp|verstuurd|inviato|oggetto|data|a|wys[łl]ano|temat|do|skickat|[äa]mne|till"
-    r"|sendt|emne|til|kopie|reply-to|r[ée]pondre [àa]|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|отправлено|кому|тема"
+    r"|sendt|emne|til|kopie|reply-to|r[ée]pondre [àa]"
+    r"|发送时间|收件人|主题|日期|抄送|送信日時|宛先|件名|отправлено|кому|тема"
 )
 _FROM_HEADER = re.compile(rf"^[*_]{{0,2}}(?:{_FROM_KEYS})[*_]{{0,2}}\s?[:：][*_]{{0,2}}\s*\S", re.IGNORECASE)
 _OTHER_HEADER = re.compile(rf"^[*_]{{0,2}}(?:{_OTHER_KEYS}|{_FROM_KEYS})[*_]{{0,2}}\s?[:：]", re.IGNORECASE)
@@ -45,7 +53,8 @@ _SEPARATOR_PHRASES = frozenset(
     {
         "original message", "message d'origine", "message d’origine", "mail original", "courriel original",
         "message original", "forwarded message", "forwarded message follows", "message transféré",
-        "message transfere", "ursprüngliche nachricht", "ursprungliche nachricht", "weitergeleitete nachricht",
+        "message transfere", "ursprüngliche nachricht", "ursprungliche nachricht",
+        "weitergeleitete nachricht",
         "mensaje original", "mensaje reenviado", "messaggio originale", "messaggio inoltrato",
         "oorspronkelijk bericht", "doorgestuurd bericht", "original meddelelse", "opprinnelig melding",
         "originalmeddelande", "alkuperäinen viesti", "wiadomość oryginalna", "mensagem original",
@@ -53,7 +62,8 @@ _SEPARATOR_PHRASES = frozenset(
     }
 )  # fmt: skip
 _FORWARD_LINES = re.compile(
-    r"^(?:begin forwarded message|d[ée]but du message r[ée]exp[ée]di[ée]|anfang der weitergeleiteten nachricht"
+    r"^(?:begin forwarded message|d[ée]but du message r[ée]exp[ée]di[ée]"
+    r"|anfang der weitergeleiteten nachricht"
     r"|inicio del mensaje reenviado|inizio messaggio inoltrato)\s*:?\s*$",
     re.IGNORECASE,
 )
@@ -99,8 +109,8 @@ def _ends_attribution(core: str) -> bool:
 def _attribution_start(lines: list[str], index: int) -> int:
     """If line ``index`` ends an attribution, the index of its first line; else -1.
 
-    Scanning from the *end* line backwards (at most a few non-blank lines) keeps a paragraph that merely precedes
-    the attribution out of it.
+    Scanning from the *end* line backwards (at most a few non-blank lines) keeps a paragraph that merely
+    precedes the attribution out of it.
     """
     core = _attribution_core(lines[index])
     if not core or not _ends_attribution(core):
@@ -267,4 +277,9 @@ def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
 def _is_forward(lines: list[str]) -> bool:
     first = next((_clean(line) for line in lines if line.strip()), "")
     phrase = _unquote(first).strip(_STRIP_DECOR).lower()
-    return "forward" in phrase or "transf" in phrase or "weitergeleitet" in phrase or bool(_FORWARD_LINES.match(first))
+    return (
+        "forward" in phrase
+        or "transf" in phrase
+        or "weitergeleitet" in phrase
+        or bool(_FORWARD_LINES.match(first))
+    )

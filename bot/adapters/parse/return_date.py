@@ -11,7 +11,8 @@ import re
 from datetime import date, timedelta
 
 _MONTHS = {
-    "janvier": 1, "janv": 1, "january": 1, "jan": 1, "février": 2, "fevrier": 2, "févr": 2, "fevr": 2, "february": 2,
+    "janvier": 1, "janv": 1, "january": 1, "jan": 1, "février": 2, "fevrier": 2, "févr": 2, "fevr": 2,
+    "february": 2,
     "feb": 2, "mars": 3, "march": 3, "mar": 3, "avril": 4, "april": 4, "avr": 4, "apr": 4, "mai": 5, "may": 5,
     "juin": 6, "june": 6, "jun": 6, "juillet": 7, "juil": 7, "july": 7, "jul": 7, "août": 8, "aout": 8,
     "august": 8, "aug": 8, "septembre": 9, "september": 9, "sept": 9, "sep": 9, "octobre": 10, "october": 10,
@@ -25,11 +26,17 @@ _WEEKDAY = (
 )
 _TRIGGER = (
     r"(?P<trigger>de retour (?:le |au bureau le |à partir du )?|retour (?:prévu )?le |à partir du |dès le |"
-    r"jusqu'au |jusqu’au |au |back (?:in the office )?(?:on )?|returning (?:on )?|return(?:ing)? to the office (?:on )?"
+    r"jusqu'au |jusqu’au |au |back (?:in the office )?(?:on )?"
+    r"|returning (?:on )?|return(?:ing)? to the office (?:on )?"
     r"|until |till |through |from )"
 )
-_DAY_MONTH = rf"(?P<day>\d{{1,2}})(?:er|st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<month>{_MONTH_NAMES})\.?(?:\s+(?P<year>\d{{4}}))?"
-_MONTH_DAY = rf"(?P<month2>{_MONTH_NAMES})\.?\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year2>\d{{4}}))?"
+_DAY_MONTH = (
+    rf"(?P<day>\d{{1,2}})(?:er|st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<month>{_MONTH_NAMES})\.?"
+    r"(?:\s+(?P<year>\d{4}))?"
+)
+_MONTH_DAY = (
+    rf"(?P<month2>{_MONTH_NAMES})\.?\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year2>\d{{4}}))?"
+)
 _NUMERIC = r"(?P<nday>\d{1,2})[/.](?P<nmonth>\d{1,2})(?:[/.](?P<nyear>\d{4}|\d{2}))?"
 _PATTERN = re.compile(
     rf"{_TRIGGER}{_WEEKDAY}(?:{_DAY_MONTH}|{_MONTH_DAY}|{_NUMERIC})(?P<incl>\s+inclus|\s+inclusive(?:ly)?)?",

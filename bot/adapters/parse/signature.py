@@ -1,6 +1,7 @@
 """Remove the sender's signature, mobile footer and legal disclaimer from the end of a reply.
 
-Conservative on purpose: a debtor's last sentence ("Sent from my desk, is much easier…", "PS: paid today") must
+Conservative on purpose: a debtor's last sentence ("Sent from my desk, is much easier…", "PS: paid today")
+must
 survive. Only the bottom of the text is examined, and a block is cut only when everything below its first line
 looks like a signature (short lines, contact details, footers).
 """
@@ -17,19 +18,23 @@ _DELIMITER = re.compile(r"^(?:--|—|__|-- )\s*$")
 _RULE = re.compile(r"^[-_=*]{4,}$")
 _DASH_NAME = re.compile(r"^-[^\W\d_][\w.'’-]*(?: [\w.'’-]+){0,3}$")
 _FOOTER = re.compile(
-    r"^(?:sent from (?:my )?[\w-]+(?: [\w-]+){0,3}|sent from (?:mail|outlook|yahoo mail|my mobile|samsung mobile)"
-    r"(?: for [\w ]{1,30})?|sent (?:from|with|via) (?:[\w-]+ ){0,3}(?:iphone|ipad|android|blackberry|mobile|sparrow)"
+    r"^(?:sent from (?:my )?[\w-]+(?: [\w-]+){0,3}"
+    r"|sent from (?:mail|outlook|yahoo mail|my mobile|samsung mobile)"
+    r"(?: for [\w ]{1,30})?|sent (?:from|with"
+    r"|via) (?:[\w-]+ ){0,3}(?:iphone|ipad|android|blackberry|mobile|sparrow)"
     r"(?: [\w ()./:-]{0,60})?|sent from (?:my )?(?:[\w-]+ ){0,3}(?:phone|device|smartphone|tablet)"
     r"|get outlook for (?:ios|android)|envoy[ée] (?:de|depuis) (?:mon |ma |l'application )?[\w -]{2,30}"
     r"|t[ée]l[ée]charger outlook pour (?:ios|android)|obtenir outlook pour (?:ios|android)"
     r"|gesendet von meinem [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|enviado desde mi [\w -]{2,30}"
     r"|inviato da(?: il mio)? [\w -]{2,30}|verzonden (?:vanaf|met) (?:mijn )?[\w -]{2,30}"
     r"|sent using [\w -]{2,40}|sent from mail for windows(?: 10| 11)?|envoy[ée] [àa] partir de [\w -]{2,40}"
-    r"|gesendet von [\w -]{2,30}(?:für|for) (?:ios|android))[.!]?\s*(?:<[^<>\s]{1,200}>|\([^()\s]{1,200}\))?\s*$",
+    r"|gesendet von [\w -]{2,30}(?:für|for) (?:ios"
+    r"|android))[.!]?\s*(?:<[^<>\s]{1,200}>|\([^()\s]{1,200}\))?\s*$",
     re.IGNORECASE,
 )
 _DISCLAIMER = re.compile(
-    r"^(?:confidential|confidentialit[ée]|avis de confidentialit[ée]|disclaimer|avertissement|important notice"
+    r"^(?:confidential|confidentialit[ée]|avis de confidentialit[ée]"
+    r"|disclaimer|avertissement|important notice"
     r"|this (?:e-?mail|message|communication)(?: and any (?:attachments?|files?))?(?: transmitted with it)?"
     r" (?:is|are|may|contains?|and)"
     r"|the information (?:contained )?in this (?:e-?mail|message)|ce (?:message|courriel|mail|e-mail)"
@@ -39,22 +44,26 @@ _DISCLAIMER = re.compile(
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
-    r"^(?:(?:bien |tr[èe]s )?cordialement|bien [àa] vous|(?:bien )?sinc[èe]rement|salutations(?: distingu[ée]es)?"
+    r"^(?:(?:bien |tr[èe]s )?cordialement|bien [àa] vous"
+    r"|(?:bien )?sinc[èe]rement|salutations(?: distingu[ée]es)?"
     r"|bonne (?:journ[ée]e|soir[ée]e)|merci(?: d'avance| beaucoup| encore)?|(?:best|kind|warm|many)? ?regards"
-    r"|best(?: wishes)?|cheers|thanks(?: again| a lot)?|thank you|many thanks|sincerely|yours(?: sincerely| faithfully)?"
-    r"|mit freundlichen gr[üu](?:ß|ss)en|viele gr[üu](?:ß|ss)e|saludos|cordiali saluti|met vriendelijke groet)"
+    r"|best(?: wishes)?|cheers|thanks(?: again| a lot)?"
+    r"|thank you|many thanks|sincerely|yours(?: sincerely| faithfully)?"
+    r"|mit freundlichen gr[üu](?:ß|ss)en|viele gr[üu](?:ß"
+    r"|ss)e|saludos|cordiali saluti|met vriendelijke groet)"
     r"\s*[,.!]?\s*$",
     re.IGNORECASE,
 )
 _CONTACT = re.compile(
-    r"(?:@|https?://|www\.|\+?\d[\d .()-]{6,}\d|\b(?:t[ée]l|tel|phone|mobile|mob|fax|portable|ligne directe)\b)",
+    r"(?:@|https?://|www\.|\+?\d[\d .()-]{6,}\d|\b(?:t[ée]l"
+    r"|tel|phone|mobile|mob|fax|portable|ligne directe)\b)",
     re.IGNORECASE,
 )
 _NAME_LIKE = re.compile(r"^[^\W\d_][\w.'’&-]*(?: [\w.'’&()-]+){0,5}$")
 
 
 def is_footer(line: str) -> bool:
-    """A mobile/webmail footer line (\"Sent from my iPhone\", \"Envoyé de mon iPhone\", \"Get Outlook for iOS\")."""
+    """A mobile/webmail footer line ("Sent from my iPhone", "Envoyé de mon iPhone", "Get Outlook for iOS")."""
     return _FOOTER.match(line[:_LINE_CAP].strip()) is not None
 
 
@@ -76,7 +85,12 @@ def strip_signature(text: str) -> str:
         if index > 0 and _RULE.match(line) and len(lines) - index <= 8 and _only_short_below(lines, index):
             cut = index  # "____\nriak-users mailing list\n…" list footer or a ruled signature
             break
-        if index > 0 and _DASH_NAME.match(line) and _only_short_below(lines, index) and len(lines) - index <= 8:
+        if (
+            index > 0
+            and _DASH_NAME.match(line)
+            and _only_short_below(lines, index)
+            and len(lines) - index <= 8
+        ):
             cut = index
             break
 

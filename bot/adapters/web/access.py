@@ -1,7 +1,8 @@
 """The one place that says who may call what: a table of (route path, method) -> access rule.
 
 Every route is looked up here by the guard in :mod:`bot.adapters.web.guard`; a route missing from the table is
-refused (fail closed), and ``tests/adapters/web/test_access.py`` walks ``app.routes`` so that a new route without
+refused (fail closed), and ``tests/adapters/web/test_access.py`` walks ``app.routes`` so that a new
+route without
 an entry fails the build instead of silently being open or closed.
 """
 

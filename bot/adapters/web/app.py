@@ -43,8 +43,9 @@ from bot.ports import Clock
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None,
-               services: WebServices | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, engine: Engine, *, clock: Clock | None = None, services: WebServices | None = None
+) -> FastAPI:
     """Build the FastAPI application (pages, REST API, health and metrics) on an open database."""
     services = services or WebServices()
     clock = clock or SystemClock()
@@ -72,8 +73,17 @@ def create_app(settings: Settings, engine: Engine, *, clock: Clock | None = None
         throttle=LoginThrottle(clock.now),
         templates_root=services.templates_root or resolve_resource(settings.templates_dir, "templates"),
     )
-    for module in (routes_auth, routes_review, routes_tasks, routes_ledger, routes_dashboard,
-                   routes_templates, routes_profiles, routes_users, api):
+    for module in (
+        routes_auth,
+        routes_review,
+        routes_tasks,
+        routes_ledger,
+        routes_dashboard,
+        routes_templates,
+        routes_profiles,
+        routes_users,
+        api,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_pages(app)
@@ -95,18 +105,25 @@ def _install_error_pages(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         _ensure_state(request)
-        return render(request, "error.html", {"status": exc.status_code, "message": str(exc.detail)},
-                      status_code=exc.status_code)
+        return render(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+        )
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
         if _wants_json(request):
             return JSONResponse({"detail": problems}, status_code=422)
         _ensure_state(request)
         text = "; ".join(f"{'.'.join(p['loc'][1:]) or 'form'}: {p['msg']}" for p in problems)
-        return render(request, "error.html", {"status": 422, "message": f"Invalid form: {text}"},
-                      status_code=422)
+        return render(
+            request, "error.html", {"status": 422, "message": f"Invalid form: {text}"}, status_code=422
+        )
 
     async def crash(request: Request, exc: Exception) -> Response:
         # The reference ties what the user sees to the log line; the traceback stays in the log only.
@@ -115,8 +132,11 @@ def _install_error_pages(app: FastAPI) -> None:
         message = f"Something went wrong on our side (reference {ref}). Nothing secret is shown here."
         if _wants_json(request):
             return JSONResponse({"detail": message}, status_code=500)
-        return Response(f"<!doctype html><title>Error</title><h1>Error</h1><p>{message}</p>",
-                        status_code=500, media_type="text/html")
+        return Response(
+            f"<!doctype html><title>Error</title><h1>Error</h1><p>{message}</p>",
+            status_code=500,
+            media_type="text/html",
+        )
 
     app.add_exception_handler(LoginRequiredError, login_required)
     app.add_exception_handler(HTTPException, http_error)

@@ -1,4 +1,4 @@
-"""Data for the server-rendered SVG bar charts: each bar's label, value, width and the number shown beside it."""
+"""Data for the server-rendered SVG bar charts: label, value, width and the number beside each bar."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ class Bar:
     css: str = ""
 
 
-def bars(items: Sequence[tuple[str, Decimal | int | float, str]], css: Sequence[str] | None = None) -> list[Bar]:
+def bars(
+    items: Sequence[tuple[str, Decimal | int | float, str]], css: Sequence[str] | None = None
+) -> list[Bar]:
     """Bars scaled to the largest value; a non-zero value always gets a visible sliver."""
     peak = max((float(v) for _, v, _ in items), default=0.0)
     out = []

@@ -24,7 +24,7 @@ HealthCheck = Callable[[], bool | Mapping[str, Any]]
 
 @dataclass
 class WebServices:
-    """Hooks the daemon passes to the web UI; everything is optional so tests and ``relance demo`` need none."""
+    """Hooks the daemon passes to the web UI; all optional: tests and the demo need none."""
 
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     templates_root: Path | None = None

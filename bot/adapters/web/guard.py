@@ -86,7 +86,9 @@ async def guard(request: Request) -> None:
         given = form.get("csrf_token") or request.headers.get("x-csrf-token")
         if not csrf_matches(request.state.session.get("c"), given):
             log.warning("CSRF token missing or wrong on %s %s", request.method, request.url.path)
-            raise HTTPException(403, "the form expired or did not come from this site; reload the page and retry")
+            raise HTTPException(
+                403, "the form expired or did not come from this site; reload the page and retry"
+            )
     if rule.auth is Auth.NONE:
         return
     user = request.state.user
@@ -109,8 +111,11 @@ async def _token_auth(request: Request, roles: frozenset[str]) -> None:
         if user is not None:
             s.expunge(user)
     if user is None:
-        raise HTTPException(401, "invalid, expired or revoked token",
-                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise HTTPException(
+            401,
+            "invalid, expired or revoked token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     request.state.user = user
     if user.role not in roles:
         raise HTTPException(403, "this token's user may not do that")

@@ -85,8 +85,9 @@ def _take_flashes(request: Request) -> list[list[str]]:
     return flashes if isinstance(flashes, list) else []
 
 
-def render(request: Request, template: str, context: dict[str, Any] | None = None, *,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
+) -> HTMLResponse:
     user = current_user(request)
     role = user.role if user else None
     base = {

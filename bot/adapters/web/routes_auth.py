@@ -41,23 +41,38 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002 - t
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form(max_length=200)],
-          password: Annotated[str, Form(max_length=1000)], session: Annotated[Session, Depends(db)],
-          next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    session: Annotated[Session, Depends(db)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:  # noqa: A002
     ctx = web(request)
     address = request.client.host if request.client else "?"
     wait = ctx.throttle.locked_for(username, address)
     if wait:
         log.warning("login throttled for %r from %s", username[:120], address)
-        return render(request, "login.html", {"next": _safe_next(next), "username": username,
-                                              "error": f"Too many failed attempts. Try again in {wait} s."},
-                      status_code=429)
+        return render(
+            request,
+            "login.html",
+            {
+                "next": _safe_next(next),
+                "username": username,
+                "error": f"Too many failed attempts. Try again in {wait} s.",
+            },
+            status_code=429,
+        )
     user = verify_login(session, username, password)
     if user is None:
         ctx.throttle.failed(username, address)
         log.info("failed login for %r from %s", username[:120], address)
-        return render(request, "login.html", {"next": _safe_next(next), "username": username,
-                                              "error": "Unknown user or wrong password."}, status_code=401)
+        return render(
+            request,
+            "login.html",
+            {"next": _safe_next(next), "username": username, "error": "Unknown user or wrong password."},
+            status_code=401,
+        )
     session.commit()  # a rehashed password, if argon2's parameters changed
     ctx.throttle.succeeded(username, address)
     # A fresh session (and CSRF token) at sign-in: nothing planted before login survives it.
@@ -96,16 +111,18 @@ def healthz(request: Request) -> JSONResponse:
             log.warning("health check %s raised %s", name, type(exc).__name__)
             checks[name] = {"ok": False, "error": type(exc).__name__}
     healthy = all(bool(c.get("ok")) for c in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", "checks": checks},
-                        status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", "checks": checks}, status_code=200 if healthy else 503
+    )
 
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     try:
         with web(request).sessions() as s:
-            REVIEW_OPEN.set(s.scalar(select(func.count()).select_from(ReviewItem)
-                                     .where(ReviewItem.status == "open")) or 0)
+            REVIEW_OPEN.set(
+                s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open")) or 0
+            )
     except Exception:  # metrics must answer even when the database does not
         log.warning("metrics: cannot count review items", exc_info=True)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

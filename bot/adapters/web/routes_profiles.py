@@ -1,4 +1,4 @@
-"""Profiles editor (admin): the YAML with validation and line numbers, history, and a day-by-day simulation."""
+"""Profiles editor (admin): the YAML validated with line numbers, history, day-by-day simulation."""
 
 from __future__ import annotations
 
@@ -36,8 +36,16 @@ def _current_text(ctx: WebContext, session: Session) -> tuple[str, ProfileVersio
         return "", None
 
 
-def _page(request: Request, session: Session, text: str, *, problems: list[str], profile: str,
-          due: str, status_code: int = 200) -> Response:
+def _page(
+    request: Request,
+    session: Session,
+    text: str,
+    *,
+    problems: list[str],
+    profile: str,
+    due: str,
+    status_code: int = 200,
+) -> Response:
     from bot.adapters.profiles_yaml import parse_profiles
 
     ctx = web(request)
@@ -56,10 +64,21 @@ def _page(request: Request, session: Session, text: str, *, problems: list[str],
         profile = chosen
     except (ConfigError, ValueError) as exc:
         sim_error = str(exc)
-    return render(request, "profiles.html", {
-        "text": text, "problems": problems, "versions": versions, "names": names, "profile": profile,
-        "due": due_date.isoformat(), "steps": steps, "sim_error": sim_error,
-    }, status_code=status_code)
+    return render(
+        request,
+        "profiles.html",
+        {
+            "text": text,
+            "problems": problems,
+            "versions": versions,
+            "names": names,
+            "profile": profile,
+            "due": due_date.isoformat(),
+            "steps": steps,
+            "sim_error": sim_error,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/profiles")

@@ -40,11 +40,19 @@ def review_page(request: Request, session: Db, page: int = 1) -> Response:
     rows = [review_row(session, item) for item in items]
     for row in rows:
         row.reply_html = highlight(row.reply_text, row.phrases)
-    return render(request, "review.html", {
-        "rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE)),
-        "intents": [i.value for i in Intent], "human_intents": {i.value for i in HUMAN_INTENTS},
-        "reply_templates": _reply_templates(web(request)),
-    })
+    return render(
+        request,
+        "review.html",
+        {
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "intents": [i.value for i in Intent],
+            "human_intents": {i.value for i in HUMAN_INTENTS},
+            "reply_templates": _reply_templates(web(request)),
+        },
+    )
 
 
 def _reply_templates(ctx: WebContext) -> list[str]:
@@ -63,17 +71,38 @@ def _open_item(session: Session, item_id: int) -> ReviewItem:
     return item
 
 
-def _apply(request: Request, session: Session, item: ReviewItem, intent: Intent, *, numbers: list[str],
-           promised: date | None, paid: date | None, amount: Decimal | None, reason: str) -> list[str]:
+def _apply(
+    request: Request,
+    session: Session,
+    item: ReviewItem,
+    intent: Intent,
+    *,
+    numbers: list[str],
+    promised: date | None,
+    paid: date | None,
+    amount: Decimal | None,
+    reason: str,
+) -> list[str]:
     """Carry out the intent's action through the same code the inbox uses."""
     from bot.app.reply_actions import apply_decision  # the lead's module; imported late on purpose
 
     ctx = web(request)
     user = require_user(request)
     return apply_decision(
-        session, settings=ctx.settings, clock=ctx.clock, renderer=make_renderer(ctx.templates_root, ctx.sessions),
-        client_id=item.client_id, invoice_numbers=numbers, intent=intent, promised_date=promised,
-        paid_date=paid, amount=amount, actor=f"user:{user.username}", inbound_id=item.inbound_id, reason=reason)
+        session,
+        settings=ctx.settings,
+        clock=ctx.clock,
+        renderer=make_renderer(ctx.templates_root, ctx.sessions),
+        client_id=item.client_id,
+        invoice_numbers=numbers,
+        intent=intent,
+        promised_date=promised,
+        paid_date=paid,
+        amount=amount,
+        actor=f"user:{user.username}",
+        inbound_id=item.inbound_id,
+        reason=reason,
+    )
 
 
 def _close(request: Request, item: ReviewItem, resolution: dict[str, Any]) -> None:
@@ -84,16 +113,37 @@ def _close(request: Request, item: ReviewItem, resolution: dict[str, Any]) -> No
     item.resolved_at = web(request).clock.now()
 
 
-def _decide(request: Request, session: Session, item: ReviewItem, intent: Intent, numbers: list[str],
-            promised: date | None, paid: date | None, amount: Decimal | None, note: str) -> Response:
+def _decide(
+    request: Request,
+    session: Session,
+    item: ReviewItem,
+    intent: Intent,
+    numbers: list[str],
+    promised: date | None,
+    paid: date | None,
+    amount: Decimal | None,
+    note: str,
+) -> Response:
     corrected = item.intent is None or intent.value != item.intent
-    reason = (f"reviewer corrected {item.intent or 'nothing'} to {intent.value}" if corrected
-              else f"reviewer confirmed {intent.value}")
+    reason = (
+        f"reviewer corrected {item.intent or 'nothing'} to {intent.value}"
+        if corrected
+        else f"reviewer confirmed {intent.value}"
+    )
     if note:
         reason += f": {note}"
     try:
-        effects = _apply(request, session, item, intent, numbers=numbers, promised=promised, paid=paid,
-                         amount=amount, reason=reason)
+        effects = _apply(
+            request,
+            session,
+            item,
+            intent,
+            numbers=numbers,
+            promised=promised,
+            paid=paid,
+            amount=amount,
+            reason=reason,
+        )
     except RelanceError as exc:
         session.rollback()
         flash(request, "error", f"Nothing was changed: {exc}")
@@ -101,12 +151,20 @@ def _decide(request: Request, session: Session, item: ReviewItem, intent: Intent
     if corrected:
         item.corrected_intent = intent.value
     item.invoice_numbers = numbers
-    _close(request, item, {
-        "action": "corrected" if corrected else "confirmed", "intent": intent.value,
-        "invoice_numbers": numbers, "promised_date": promised.isoformat() if promised else None,
-        "paid_date": paid.isoformat() if paid else None, "amount": str(amount) if amount is not None else None,
-        "note": note, "effects": effects,
-    })
+    _close(
+        request,
+        item,
+        {
+            "action": "corrected" if corrected else "confirmed",
+            "intent": intent.value,
+            "invoice_numbers": numbers,
+            "promised_date": promised.isoformat() if promised else None,
+            "paid_date": paid.isoformat() if paid else None,
+            "amount": str(amount) if amount is not None else None,
+            "note": note,
+            "effects": effects,
+        },
+    )
     session.commit()
     flash(request, "ok", f"Item {item.id}: {intent.value} — " + ("; ".join(effects) or "no change needed"))
     return redirect("/review")
@@ -118,19 +176,43 @@ def confirm(request: Request, item_id: int, session: Db) -> Response:
     if item.intent is None:
         raise HTTPException(422, "the bot proposed no intent here: choose one with Correct")
     record = latest_classification(session, item.inbound_id) if item.inbound_id else None
-    return _decide(request, session, item, intent_of(item.intent), list(item.invoice_numbers),
-                   record.promised_date if record else None, record.paid_date if record else None,
-                   item.amount if item.amount is not None else (record.amount if record else None), "")
+    return _decide(
+        request,
+        session,
+        item,
+        intent_of(item.intent),
+        list(item.invoice_numbers),
+        record.promised_date if record else None,
+        record.paid_date if record else None,
+        item.amount if item.amount is not None else (record.amount if record else None),
+        "",
+    )
 
 
 @router.post("/review/{item_id}/correct")
-def correct(request: Request, item_id: int, session: Db, intent: Annotated[str, Form(max_length=40)],
-            invoices: OptStr = "", promised_date: OptStr = "", paid_date: OptStr = "", amount: OptStr = "",
-            note: OptStr = "") -> Response:
+def correct(
+    request: Request,
+    item_id: int,
+    session: Db,
+    intent: Annotated[str, Form(max_length=40)],
+    invoices: OptStr = "",
+    promised_date: OptStr = "",
+    paid_date: OptStr = "",
+    amount: OptStr = "",
+    note: OptStr = "",
+) -> Response:
     item = _open_item(session, item_id)
-    return _decide(request, session, item, intent_of(intent), _known_invoices(session, invoice_numbers(invoices)),
-                   optional_date(promised_date, "promised date"), optional_date(paid_date, "paid date"),
-                   optional_amount(amount, "amount"), note.strip())
+    return _decide(
+        request,
+        session,
+        item,
+        intent_of(intent),
+        _known_invoices(session, invoice_numbers(invoices)),
+        optional_date(promised_date, "promised date"),
+        optional_date(paid_date, "paid date"),
+        optional_amount(amount, "amount"),
+        note.strip(),
+    )
 
 
 def _known_invoices(session: Session, numbers: list[str]) -> list[str]:
@@ -141,7 +223,9 @@ def _known_invoices(session: Session, numbers: list[str]) -> list[str]:
 
 
 @router.post("/review/{item_id}/details")
-def details(request: Request, item_id: int, session: Db, invoices: OptStr = "", amount: OptStr = "") -> Response:
+def details(
+    request: Request, item_id: int, session: Db, invoices: OptStr = "", amount: OptStr = ""
+) -> Response:
     """Link other invoices or set the amount without deciding yet."""
     item = _open_item(session, item_id)
     item.invoice_numbers = _known_invoices(session, invoice_numbers(invoices))
@@ -155,7 +239,9 @@ def details(request: Request, item_id: int, session: Db, invoices: OptStr = "", 
 
 
 @router.post("/review/{item_id}/reply")
-def reply(request: Request, item_id: int, session: Db, template: Annotated[str, Form(max_length=120)]) -> Response:
+def reply(
+    request: Request, item_id: int, session: Db, template: Annotated[str, Form(max_length=120)]
+) -> Response:
     """Answer the sender with a template (queued in the outbox like any message)."""
     from bot.app.compose import Composer, short_hash
     from bot.app.profiles import profile_for
@@ -170,11 +256,19 @@ def reply(request: Request, item_id: int, session: Db, template: Annotated[str, 
     composer = Composer(ctx.settings, make_renderer(ctx.templates_root, ctx.sessions), profile.legal_rates)
     try:
         queued = composer.enqueue(
-            session, key=f"review-reply:{item.id}:{template}:{short_hash(now)}", kind="ack", template=template,
-            client=row.client, invoices=row.invoices, recipients=[row.inbound.sender], now=now,
-            today=profile.local_date(now), jurisdiction=profile.jurisdiction,
+            session,
+            key=f"review-reply:{item.id}:{template}:{short_hash(now)}",
+            kind="ack",
+            template=template,
+            client=row.client,
+            invoices=row.invoices,
+            recipients=[row.inbound.sender],
+            now=now,
+            today=profile.local_date(now),
+            jurisdiction=profile.jurisdiction,
             in_reply_to=row.inbound.message_id,
-            references=[row.inbound.message_id] if row.inbound.message_id else [])
+            references=[row.inbound.message_id] if row.inbound.message_id else [],
+        )
     except RelanceError as exc:
         session.rollback()
         flash(request, "error", f"Reply not queued: {exc}")
@@ -205,10 +299,13 @@ def label_of(session: Session, item: ReviewItem) -> dict[str, Any]:
         "needs_human": intent in {i.value for i in HUMAN_INTENTS},
         "language": record.language if record else None,
         "invoice_numbers": list(res.get("invoice_numbers") or item.invoice_numbers),
-        "promised_date": res.get("promised_date", record.promised_date.isoformat()
-                                 if record and record.promised_date else None),
+        "promised_date": res.get(
+            "promised_date", record.promised_date.isoformat() if record and record.promised_date else None
+        ),
         "amount": res.get("amount", str(record.amount) if record and record.amount is not None else None),
-        "paid_date": res.get("paid_date", record.paid_date.isoformat() if record and record.paid_date else None),
+        "paid_date": res.get(
+            "paid_date", record.paid_date.isoformat() if record and record.paid_date else None
+        ),
         "hard": item.corrected_intent is not None,
         "note": str(res.get("note") or item.reason),
     }
@@ -216,14 +313,20 @@ def label_of(session: Session, item: ReviewItem) -> dict[str, Any]:
 
 @router.get("/review/export.jsonl")
 def export(request: Request, session: Db) -> Response:
-    items = list(session.scalars(select(ReviewItem).where(ReviewItem.status == "done",
-                                                          ReviewItem.inbound_id.is_not(None))
-                                 .order_by(ReviewItem.id)))
+    items = list(
+        session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.status == "done", ReviewItem.inbound_id.is_not(None))
+            .order_by(ReviewItem.id)
+        )
+    )
     lines = [json.dumps(label_of(session, item), ensure_ascii=False) + "\n" for item in items]
 
     def body() -> Iterator[str]:
         yield from lines
 
-    return StreamingResponse(body(), media_type="application/x-ndjson",
-                             headers={"content-disposition": 'attachment; filename="review-labels.jsonl"'})
-
+    return StreamingResponse(
+        body(),
+        media_type="application/x-ndjson",
+        headers={"content-disposition": 'attachment; filename="review-labels.jsonl"'},
+    )

@@ -1,4 +1,4 @@
-"""Template editor: French and English side by side, preview on an invoice, lint before save, history, revert."""
+"""Template editor: French and English side by side, preview, lint before save, history, revert."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bot.adapters.web.template_store import (
     draft_overrides,
     edited_templates,
     history,
+    lint_one,
     make_renderer,
     version_name,
 )
@@ -42,8 +43,10 @@ def _check_name(ctx: WebContext, name: str) -> str:
 
 
 def _sources(ctx: WebContext, session: Session, name: str) -> dict[str, dict[str, str]]:
-    return {lang: {part: current_source(ctx.templates_root, session, name, part, lang) for part in PARTS}
-            for lang in LANGUAGES}
+    return {
+        lang: {part: current_source(ctx.templates_root, session, name, part, lang) for part in PARTS}
+        for lang in LANGUAGES
+    }
 
 
 async def _drafts(request: Request) -> dict[str, dict[str, str]]:
@@ -60,24 +63,31 @@ async def _drafts(request: Request) -> dict[str, dict[str, str]]:
 
 
 def _draft_map(name: str, drafts: dict[str, dict[str, str]]) -> dict[tuple[str, str], str]:
-    return {(version_name(name, part), lang): src for lang, parts in drafts.items() for part, src in parts.items()}
+    return {
+        (version_name(name, part), lang): src for lang, parts in drafts.items() for part, src in parts.items()
+    }
 
 
 def _lint(ctx: WebContext, name: str, drafts: dict[str, dict[str, str]]) -> list[str]:
     """Problems of this template with the drafts in place (other templates' problems do not block a save)."""
-    from bot.adapters.template_lint import lint_templates
-
     hook = draft_overrides(_draft_map(name, drafts), db_overrides(ctx.sessions))
-    return [str(p) for p in lint_templates(ctx.templates_root, hook) if p.template.split(".", 1)[0] == name]
+    return lint_one(ctx.templates_root, name, LANGUAGES, hook)
 
 
 def _invoices_for_preview(session: Session) -> list[Invoice]:
-    return list(session.scalars(select(Invoice).where(Invoice.state.not_in(["paid", "cancelled"]))
-                                .order_by(Invoice.due_date).limit(200)))
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.state.not_in(["paid", "cancelled"]))
+            .order_by(Invoice.due_date)
+            .limit(200)
+        )
+    )
 
 
-def _preview(ctx: WebContext, session: Session, name: str, drafts: dict[str, dict[str, str]],
-             invoice_number: str) -> dict[str, Any]:
+def _preview(
+    ctx: WebContext, session: Session, name: str, drafts: dict[str, dict[str, str]], invoice_number: str
+) -> dict[str, Any]:
     """Render both languages on the chosen invoice (or the documented sample) with the drafts in place."""
     from bot.adapters.render_context import sample_context
     from bot.app.compose import Composer
@@ -92,8 +102,13 @@ def _preview(ctx: WebContext, session: Session, name: str, drafts: dict[str, dic
             if invoice is not None and client is not None:
                 profile = profile_for(client.profile, ctx.settings, session)
                 composer = Composer(ctx.settings, renderer, profile.legal_rates)
-                context = composer.context(client, [invoice], step=name, today=ctx.clock.now().date(),
-                                           jurisdiction=profile.jurisdiction)
+                context = composer.context(
+                    client,
+                    [invoice],
+                    step=name,
+                    today=ctx.clock.now().date(),
+                    jurisdiction=profile.jurisdiction,
+                )
                 context["language"] = lang  # preview both languages whatever the client's
             else:
                 context = sample_context(name, lang)
@@ -103,16 +118,36 @@ def _preview(ctx: WebContext, session: Session, name: str, drafts: dict[str, dic
     return out
 
 
-def _editor(request: Request, session: Session, name: str, sources: dict[str, dict[str, str]], *,
-            problems: list[str] | None = None, preview: dict[str, Any] | None = None, invoice: str = "",
-            status_code: int = 200) -> Response:
+def _editor(
+    request: Request,
+    session: Session,
+    name: str,
+    sources: dict[str, dict[str, str]],
+    *,
+    problems: list[str] | None = None,
+    preview: dict[str, Any] | None = None,
+    invoice: str = "",
+    status_code: int = 200,
+) -> Response:
     from bot.adapters.render_context import CONTEXT_VARIABLES
 
-    return render(request, "template_edit.html", {
-        "name": name, "sources": sources, "languages": LANGUAGES, "parts": PARTS, "problems": problems or [],
-        "preview": preview, "invoice": invoice, "invoices": _invoices_for_preview(session),
-        "history": history(session, name), "variables": CONTEXT_VARIABLES,
-    }, status_code=status_code)
+    return render(
+        request,
+        "template_edit.html",
+        {
+            "name": name,
+            "sources": sources,
+            "languages": LANGUAGES,
+            "parts": PARTS,
+            "problems": problems or [],
+            "preview": preview,
+            "invoice": invoice,
+            "invoices": _invoices_for_preview(session),
+            "history": history(session, name),
+            "variables": CONTEXT_VARIABLES,
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/templates")
@@ -130,16 +165,24 @@ def edit_page(request: Request, name: str, session: Db) -> Response:
 
 
 @router.post("/templates/{name}/preview")
-async def preview_page(request: Request, name: str, session: Db,
-                       invoice: Annotated[str, Form(max_length=64)] = "") -> Response:
+async def preview_page(
+    request: Request, name: str, session: Db, invoice: Annotated[str, Form(max_length=64)] = ""
+) -> Response:
     ctx = web(request)
     _check_name(ctx, name)
     drafts = await _drafts(request)
     sources = _sources(ctx, session, name)
     for lang, parts in drafts.items():
         sources[lang].update(parts)
-    return _editor(request, session, name, sources, preview=_preview(ctx, session, name, drafts, invoice),
-                   problems=_lint(ctx, name, drafts), invoice=invoice)
+    return _editor(
+        request,
+        session,
+        name,
+        sources,
+        preview=_preview(ctx, session, name, drafts, invoice),
+        problems=_lint(ctx, name, drafts),
+        invoice=invoice,
+    )
 
 
 @router.post("/templates/{name}")
@@ -149,7 +192,10 @@ async def save(request: Request, name: str, session: Db) -> Response:
     user = require_user(request)
     drafts = await _drafts(request)
     current = _sources(ctx, session, name)
-    changed = {lang: {p: src for p, src in parts.items() if src != current[lang][p]} for lang, parts in drafts.items()}
+    changed = {
+        lang: {p: src for p, src in parts.items() if src != current[lang][p]}
+        for lang, parts in drafts.items()
+    }
     changed = {lang: parts for lang, parts in changed.items() if parts}
     if not changed:
         flash(request, "info", "No change to save.")
@@ -162,8 +208,15 @@ async def save(request: Request, name: str, session: Db) -> Response:
     now = ctx.clock.now()
     for lang, parts in changed.items():
         for part, src in parts.items():
-            session.add(TemplateVersion(name=version_name(name, part), language=lang, source=src,
-                                        author=user.username, created_at=now))
+            session.add(
+                TemplateVersion(
+                    name=version_name(name, part),
+                    language=lang,
+                    source=src,
+                    author=user.username,
+                    created_at=now,
+                )
+            )
     session.commit()
     saved = ", ".join(f"{lang}/{part}" for lang, parts in changed.items() for part in parts)
     log.info("template %s saved by %s: %s", name, user.username, saved)
@@ -184,8 +237,15 @@ def revert(request: Request, name: str, version_id: int, session: Db) -> Respons
     if problems:
         flash(request, "error", "That version no longer passes lint: " + "; ".join(problems)[:300])
         return redirect(f"/templates/{name}")
-    session.add(TemplateVersion(name=version.name, language=version.language, source=version.source,
-                                author=user.username, created_at=ctx.clock.now()))
+    session.add(
+        TemplateVersion(
+            name=version.name,
+            language=version.language,
+            source=version.source,
+            author=user.username,
+            created_at=ctx.clock.now(),
+        )
+    )
     session.commit()
     flash(request, "ok", f"{version.language}/{version.name} reverted to version {version.id}")
     return redirect(f"/templates/{name}")

@@ -16,9 +16,11 @@ COOKIE_NAME = "relance_session"
 SESSION_MAX_AGE = 12 * 3600  # a working day; after that the collector signs in again
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-     b"form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        b"form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -63,8 +65,12 @@ def new_csrf_token() -> str:
 
 
 def csrf_matches(expected: object, given: object) -> bool:
-    return (isinstance(expected, str) and isinstance(given, str) and bool(expected)
-            and hmac.compare_digest(expected.encode(), given.encode()))
+    return (
+        isinstance(expected, str)
+        and isinstance(given, str)
+        and bool(expected)
+        and hmac.compare_digest(expected.encode(), given.encode())
+    )
 
 
 class LoginThrottle:
@@ -75,8 +81,13 @@ class LoginThrottle:
     since argon2 already makes each guess slow.
     """
 
-    def __init__(self, now: Callable[[], datetime], *, max_failures: int = 5,
-                 lock_for: timedelta = timedelta(seconds=60)) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        *,
+        max_failures: int = 5,
+        lock_for: timedelta = timedelta(seconds=60),
+    ) -> None:
         self._now = now
         self._max = max_failures
         self._lock_for = lock_for
@@ -96,7 +107,7 @@ class LoginThrottle:
             left = times[-1] + self._lock_for - self._now()
             if left.total_seconds() <= 0:
                 # The lock has run out: allow one more try, and lock again straight away if it fails.
-                self._failures[self._key(username, address)] = times[-(self._max - 1):]
+                self._failures[self._key(username, address)] = times[-(self._max - 1) :]
                 return 0
             return max(1, int(left.total_seconds()))
 
@@ -104,7 +115,7 @@ class LoginThrottle:
         with self._mutex:
             times = self._failures.setdefault(self._key(username, address), [])
             times.append(self._now())
-            del times[:-self._max]
+            del times[: -self._max]
             if len(self._failures) > 10_000:  # bound memory under a spray of usernames
                 self._failures.pop(next(iter(self._failures)))
 

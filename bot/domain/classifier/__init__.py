@@ -24,10 +24,13 @@ def classify(
     has_remittance_attachment: bool = False,
     us_dates: bool = False,
 ) -> Classification:
-    """Classify one reply's new text into an intent with evidence, dates, amount and the human-review decision.
+    """Classify one reply's new text into an intent with evidence, dates, amount and the human-review
+    decision.
 
-    ``sent_at`` (the Date header, in the sender's local time) anchors relative dates; ``auto_reply``/``bounce`` come
-    from the parser's header analysis; ``us_dates`` reads "12/15" as month/day. ``needs_human`` is true for the
+    ``sent_at`` (the Date header, in the sender's local time) anchors relative dates;
+    ``auto_reply``/``bounce`` come
+    from the parser's header analysis; ``us_dates`` reads "12/15" as month/day. ``needs_human`` is true for
+    the
     human intents and whenever ``human_reasons`` is not empty (legal threat, insolvency, conditional promise,
     anger, a request the bot cannot fulfil, low confidence...).
     """

@@ -1,8 +1,11 @@
 """Dates, amounts and instalments read from the sentences that carry the intent.
 
-The promised date comes from the sentences with a promise, the paid date from those with a payment claim (the last
-date when several payments are listed), the amount from the sentences of the intent that wins. A date is taken as
-written only when firm: vague phrases ("next week", "début novembre") and due-date references (which need the ledger)
+The promised date comes from the sentences with a promise, the paid date from those with a payment claim (the
+last
+date when several payments are listed), the amount from the sentences of the intent that wins. A date is taken
+as
+written only when firm: vague phrases ("next week", "début novembre") and due-date references (which need the
+ledger)
 leave it empty with the evidence kept for the caller.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -17,15 +21,16 @@ from typing import TYPE_CHECKING
 
 from bot.domain.extraction.amounts import Amount, find_amounts
 from bot.domain.extraction.dates import DateMention, find_dates
-from bot.domain.extraction.invoice_refs import find_invoice_refs
+from bot.domain.extraction.invoice_refs import InvoiceRef
 from bot.domain.intent import Evidence, Intent
 
 if TYPE_CHECKING:
     from bot.domain.classifier.engine import Hit
-    from bot.domain.classifier.text import Sentence
 
-_IN_FULL = re.compile(r"\b(?:settled|paid|regle|reglee|reglees|payee?s?|solde|soldee)\s+(?:in full|en totalite|"
-                      r"integralement|en integralite)\b")
+_IN_FULL = re.compile(
+    r"\b(?:settled|paid|regle|reglee|reglees|payee?s?|solde|soldee)\s+(?:in full|en totalite|"
+    r"integralement|en integralite)\b"
+)
 _INVOICE_WORD = re.compile(r"\b(?:factures?|invoices?|solde|balance)\b")
 _THIS_INVOICE_OF = re.compile(r"\b(?:cette facture|this invoice|la facture|the invoice) (?:de|of|for) ")
 
@@ -42,7 +47,10 @@ class Details:
         """A conditional promise commits to no date (README: vague or conditional dates give null)."""
         if self.promised_date is None:
             return self
-        ev = (*self.evidence, Evidence("date.promised.conditional", "promised_date", str(self.promised_date), 0.0))
+        ev = (
+            *self.evidence,
+            Evidence("date.promised.conditional", "promised_date", str(self.promised_date), 0.0),
+        )
         return replace(self, promised_date=None, evidence=ev)
 
 
@@ -58,7 +66,7 @@ def _sum(amounts: list[Amount]) -> Decimal | None:
 def extract_details(
     folded: str,
     spans: list[tuple[int, int]],
-    sentences: list[Sentence],
+    refs: list[InvoiceRef],
     hits: list[Hit],
     primary: Intent,
     secondary: tuple[Intent, ...],
@@ -67,12 +75,30 @@ def extract_details(
 ) -> Details:
     """Dates, amount and instalments for a reply whose intents are already decided."""
     intents = (primary, *secondary)
-    dates = find_dates(folded, sent_day, us_dates=us_dates, folded=True) if sent_day else []
-    amounts = find_amounts(folded, folded=True)
-    refs = find_invoice_refs(folded, folded=True)
+    if not (
+        {Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.DISPUTE, Intent.PAYMENT_PLAN_REQUEST}
+        & set(intents)
+    ):
+        return Details()  # nothing to read: no date or amount is reported for these intents
+    date_sentences = {
+        h.sentence
+        for h in hits
+        if h.weight > 0
+        and h.rule.intent in (Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.PAYMENT_PLAN_REQUEST)
+    }
     by_sentence: dict[int, list[DateMention]] = {}
-    for d in dates:
-        by_sentence.setdefault(_sentence_of(spans, d.start), []).append(d)
+    if sent_day is not None:
+        # Dates are read only in the sentences that carry a promise or a payment (the costly part of
+        # extraction).
+        for idx in date_sentences:
+            s0, e0 = spans[idx]
+            by_sentence[idx] = find_dates(folded[s0:e0], sent_day, us_dates=us_dates, folded=True)
+    # "factures 164 et 519" are references, not sums
+    amounts = [
+        a
+        for a in find_amounts(folded, folded=True)
+        if not any(a.start < r.end and r.start < a.end for r in refs)
+    ]
     amounts_in: dict[int, list[Amount]] = {}
     for a in amounts:
         amounts_in.setdefault(_sentence_of(spans, a.start), []).append(a)
@@ -85,11 +111,16 @@ def extract_details(
 
     promised: date | None = None
     if Intent.PROMISE_TO_PAY in intents and primary not in (
-        Intent.PAYMENT_PLAN_REQUEST, Intent.AUTO_REPLY, Intent.BOUNCE, Intent.OTHER
+        Intent.PAYMENT_PLAN_REQUEST,
+        Intent.AUTO_REPLY,
+        Intent.BOUNCE,
+        Intent.OTHER,
     ):
         for idx in sentences_of(Intent.PROMISE_TO_PAY):
             mentions = by_sentence.get(idx, [])
-            firm = [m for m in mentions if not m.vague and m.future and (sent_day is None or m.future >= sent_day)]
+            firm = [
+                m for m in mentions if not m.vague and m.future and (sent_day is None or m.future >= sent_day)
+            ]
             if firm:
                 promised = firm[0].future
                 evidence.append(Evidence("date.promised", "promised_date", firm[0].text, 1.0))
@@ -113,8 +144,9 @@ def extract_details(
             evidence.append(Evidence("date.paid", "paid_date", paid.isoformat(), 1.0))
 
     amount = _amount(primary, intents, sentences_of, amounts_in, fee_sentences, spans, refs, folded)
-    if amount is None and Intent.ALREADY_PAID in intents and _IN_FULL.search(folded):
-        evidence.append(Evidence("amount.in_full", "amount", _IN_FULL.search(folded).group(0), 0.0))  # type: ignore[union-attr]
+    in_full = _IN_FULL.search(folded) if amount is None and Intent.ALREADY_PAID in intents else None
+    if in_full:
+        evidence.append(Evidence("amount.in_full", "amount", in_full.group(0), 0.0))
     if amount is not None:
         evidence.append(Evidence("amount", "amount", str(amount), 1.0))
 
@@ -122,17 +154,28 @@ def extract_details(
     if primary is Intent.PAYMENT_PLAN_REQUEST:
         for idx in sentences_of(Intent.PAYMENT_PLAN_REQUEST):
             for a in amounts_in.get(idx, []):
-                after = [m for m in by_sentence.get(idx, []) if m.start > a.end and m.future]
+                after = [m for m in by_sentence.get(idx, []) if m.start + spans[idx][0] > a.end and m.future]
                 instalments.append((after[0].future if after else None, a.value))
     return Details(promised, paid, amount, tuple(instalments), tuple(evidence))
 
 
-def _amount(primary, intents, sentences_of, amounts_in, fee_sentences, spans, refs, folded):  # type: ignore[no-untyped-def]
+def _amount(
+    primary: Intent,
+    intents: tuple[Intent, ...],
+    sentences_of: Callable[[Intent], list[int]],
+    amounts_in: dict[int, list[Amount]],
+    fee_sentences: set[int],
+    spans: list[tuple[int, int]],
+    refs: list[InvoiceRef],
+    folded: str,
+) -> Decimal | None:
+    """The amount the sender paid, will pay or disputes, read in the sentences of the winning intent."""
+
     def in_sentences(idxs: list[int]) -> list[Amount]:
         return [a for i in idxs if i not in fee_sentences for a in amounts_in.get(i, [])]
 
     def single_fallback(require_invoice_word: bool) -> Decimal | None:
-        values = set()
+        values: set[Decimal] = set()
         for i, items in amounts_in.items():
             if i in fee_sentences:
                 continue
@@ -157,10 +200,12 @@ def _amount(primary, intents, sentences_of, amounts_in, fee_sentences, spans, re
             return _sum(found)
         return single_fallback(True)
     if primary is Intent.DISPUTE:
-        idxs = set(sentences_of(Intent.DISPUTE))
+        dispute_idxs = set(sentences_of(Intent.DISPUTE)) | {
+            i for i in range(len(spans)) if _THIS_INVOICE_OF.search(folded[spans[i][0] : spans[i][1]])
+        }
         chosen = {
             a.value
-            for i in idxs
+            for i in dispute_idxs
             if i not in fee_sentences
             for a in amounts_in.get(i, [])
             if _credit_context(folded, spans[i])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from datetime import date, datetime
 
 from bot.domain.classifier.details import extract_details
 from bot.domain.classifier.language import detect_language
-from bot.domain.classifier.lexicon import Lexicon, get_lexicon
+from bot.domain.classifier.lexicon import Lexicon, get_lexicon, triggered
 from bot.domain.classifier.rules import (
     APPLIES_AT,
     AUTOMATIC_NOTICE_FLAGS,
@@ -21,7 +22,7 @@ from bot.domain.classifier.rules import (
     Rule,
 )
 from bot.domain.classifier.text import Sentence, sentence_words, split_sentences
-from bot.domain.extraction.invoice_refs import find_invoice_refs
+from bot.domain.extraction.invoice_refs import InvoiceRef, find_invoice_refs
 from bot.domain.extraction.normalise import fold
 from bot.domain.intent import HUMAN_INTENTS, Classification, Evidence, Intent, order_intents
 
@@ -40,14 +41,15 @@ class Hit:
     fuzzy: bool = False
 
 
-def _negated(words: str, start: int, end: int, lexicon: Lexicon) -> bool:
-    before = words[:start].split()[-_NEGATION_WINDOW:]
-    inside = words[start:end].split()
-    return any(w in lexicon.negators for w in before) or any(w in lexicon.negators for w in inside)
+def _negated(before: str, matched: str, lexicon: Lexicon, inside: bool) -> bool:
+    window = before.split()[-_NEGATION_WINDOW:]
+    if any(w in lexicon.negators for w in window):
+        return True
+    return inside and any(w in lexicon.negators for w in matched.split())
 
 
 def _blank(pattern: re.Pattern[str], words: str) -> str:
-    return pattern.sub(lambda m: "_" * len(m.group(0)), words)
+    return pattern.sub(lambda m: " " + "_" * (len(m.group(0)) - 1), words)
 
 
 def _conditional(words: str, lexicon: Lexicon) -> str | None:
@@ -55,41 +57,70 @@ def _conditional(words: str, lexicon: Lexicon) -> str | None:
     m = lexicon.conditions.search(cleaned)
     if not m or lexicon.firm_deadline.search(words):
         return None
-    return m.group(0)
+    return m.group(0).strip()
 
 
 def _scan(sentences: list[Sentence], lexicon: Lexicon) -> list[Hit]:
+    """Run every rule once over the whole reply.
+
+    Sentences are lines of " words " text, so gaps never cross sentences.
+    """
+    lines = [" " + s.words + " " for s in sentences]
+    full = _blank(lexicon.negation_idioms, "\n".join(lines))
+    starts: list[int] = []
+    pos = 0
+    for line in lines:
+        starts.append(pos)
+        pos += len(line) + 1
+    candidates = triggered(lexicon, full)
     hits: list[Hit] = []
-    for index, sentence in enumerate(sentences):
-        words = _blank(lexicon.negation_idioms, sentence.words)
-        for rule in RULES:
-            pattern = lexicon.cues.get(rule.cue)
-            if pattern is None:
+    for rule in RULES:
+        phrases = candidates.get(rule.cue)
+        if not phrases:
+            continue
+        first: dict[int, re.Match[str]] = {}  # one hit per rule and sentence is enough evidence: the earliest
+        for phrase in phrases:
+            for m in phrase.pattern.finditer(full):
+                index = bisect.bisect_right(starts, m.start()) - 1
+                if index not in first or m.start() < first[index].start():
+                    first[index] = m
+        for index, m in sorted(first.items()):
+            text = m.group(0).strip()
+            sentence = sentences[index]
+            fuzzy = bool(sentence.corrected) and any(w in sentence.corrected for w in text.split())
+            if rule.negatable and _negated(
+                full[starts[index] : m.start()], text, lexicon, rule.negation_inside
+            ):
+                if rule.when_negated:
+                    hits.append(
+                        Hit(
+                            RULES_BY_ID[rule.when_negated], index, text, RULES_BY_ID[rule.when_negated].weight
+                        )
+                    )
+                hits.append(Hit(rule, index, text, 0.0))
                 continue
-            for m in pattern.finditer(words):
-                text = m.group(0)
-                weight = rule.weight
-                fuzzy = bool(sentence.corrected) and any(w in sentence.corrected for w in text.split())
-                if rule.negatable and _negated(words, m.start(), m.end(), lexicon):
-                    if rule.when_negated:
-                        hits.append(Hit(RULES_BY_ID[rule.when_negated], index, text, weight))
-                    hits.append(Hit(rule, index, text, 0.0))
-                    continue
-                cond = _conditional(words, lexicon) if rule.promise_like else None
-                hits.append(Hit(rule, index, text, weight, conditional=cond is not None, fuzzy=fuzzy))
-                break  # one hit per rule and sentence is enough evidence
+            if any(k in lexicon.cues and lexicon.cues[k].search(lines[index]) for k in rule.unless) or any(
+                f.start() < m.end() and m.start() < f.end()
+                for k in rule.unless_overlapping
+                if k in lexicon.cues
+                for f in lexicon.cues[k].finditer(full, starts[index], starts[index] + len(lines[index]))
+            ):
+                hits.append(Hit(rule, index, text, 0.0))
+                continue
+            cond = _conditional(lines[index], lexicon) if rule.promise_like else None
+            hits.append(Hit(rule, index, text, rule.weight, conditional=cond is not None, fuzzy=fuzzy))
     return hits
 
 
-def _prepare(text: str, lexicon: Lexicon) -> tuple[str, list[Sentence], list[tuple[int, int]]]:
-    folded = fold(text)
+def _prepare(
+    folded: str, lexicon: Lexicon, refs: list[InvoiceRef]
+) -> tuple[list[Sentence], list[tuple[int, int]]]:
     spans = split_sentences(folded)
-    refs = find_invoice_refs(folded, folded=True)
     sentences = []
     for s, e in spans:
         local = [(r.start - s, r.end - s) for r in refs if r.start >= s and r.end <= e]
         sentences.append(sentence_words(folded[s:e], lexicon, local))
-    return folded, sentences, spans
+    return sentences, spans
 
 
 def classify_text(
@@ -104,9 +135,11 @@ def classify_text(
     us_dates: bool = False,
 ) -> Classification:
     """See :func:`bot.domain.classifier.classify`."""
-    language = detect_language(text, subject=subject, hint=language_hint)
+    folded = fold(text)
+    language = detect_language(folded, subject=subject, hint=language_hint)
     lexicon = get_lexicon(language)
-    folded, sentences, spans = _prepare(text, lexicon)
+    refs = find_invoice_refs(folded, folded=True)
+    sentences, spans = _prepare(folded, lexicon, refs)
     hits = _scan(sentences, lexicon)
 
     scores: dict[Intent, float] = {}
@@ -131,7 +164,7 @@ def classify_text(
 
     applicable = {i for i, s in scores.items() if s >= APPLIES_AT - 1e-9}
     # A refusal to pay with nothing else said is a dispute even when weak ("nous ne réglerons pas").
-    if not applicable and scores.get(Intent.DISPUTE, 0.0) >= 0.8:
+    if not applicable and any(h.rule.id == "dispute.refusal" and h.weight > 0 for h in hits):
         applicable.add(Intent.DISPUTE)
     if bounce:
         applicable.add(Intent.BOUNCE)
@@ -142,7 +175,9 @@ def classify_text(
         applicable = {Intent.OTHER}
     primary, secondary = order_intents(applicable)
     if primary in (Intent.AUTO_REPLY, Intent.BOUNCE):
-        secondary = tuple(i for i in secondary if i in (Intent.WRONG_CONTACT, Intent.BOUNCE, Intent.AUTO_REPLY))
+        secondary = tuple(
+            i for i in secondary if i in (Intent.WRONG_CONTACT, Intent.BOUNCE, Intent.AUTO_REPLY)
+        )
         if Intent.WRONG_CONTACT in secondary:
             flags.setdefault("contact_update_after_automatic_notice", "wrong_contact")
         flags = {k: v for k, v in flags.items() if k in AUTOMATIC_NOTICE_FLAGS}
@@ -153,7 +188,7 @@ def classify_text(
         # Only a typo-corrected word supports the verdict: keep it, but trust it less.
         confidence = round(confidence * FUZZY_FACTOR, 2)
     sent_day: date | None = sent_at.date() if sent_at else None
-    details = extract_details(folded, spans, sentences, hits, primary, secondary, sent_day, us_dates)
+    details = extract_details(folded, spans, refs, hits, primary, secondary, sent_day, us_dates)
     if Intent.PROMISE_TO_PAY in (primary, *secondary) and "conditional_promise" in flags:
         details = details.without_promised_date()
     evidence.extend(details.evidence)
@@ -174,13 +209,14 @@ def classify_text(
         amount=details.amount,
         evidence=tuple(evidence),
         human_reasons=tuple(reasons),
-        invoice_refs=tuple(r.written for r in find_invoice_refs(folded, folded=True)),
+        invoice_refs=tuple(r.written for r in refs),
         instalments=details.instalments,
     )
 
 
-def _confidence(primary: Intent, scores: dict[Intent, float], applicable: set[Intent], header: bool,
-                has_text: bool) -> float:
+def _confidence(
+    primary: Intent, scores: dict[Intent, float], applicable: set[Intent], header: bool, has_text: bool
+) -> float:
     """How sure the verdict is: strong, repeated cues raise it; competing intents lower it."""
     if header and primary in (Intent.AUTO_REPLY, Intent.BOUNCE):
         return 0.95

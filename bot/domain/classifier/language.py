@@ -7,7 +7,7 @@ from bot.domain.extraction.normalise import fold
 
 
 def detect_language(text: str, *, subject: str = "", hint: str | None = None) -> str:
-    """The lexicon language whose frequent words occur most in ``text``.
+    """The lexicon language whose frequent words occur most in ``text`` (already folded).
 
     An empty or one-word reply ("Ok") carries no signal: the hint (the client's language) decides, then the
     subject (the thread's language), then the first lexicon.
@@ -17,7 +17,7 @@ def detect_language(text: str, *, subject: str = "", hint: str | None = None) ->
     def score(words: list[str]) -> dict[str, int]:
         return {lang: sum(1 for w in words if w in get_lexicon(lang).stopwords) for lang in langs}
 
-    counts = score(word_text(fold(text)).split())
+    counts = score(word_text(text).split())
     best = max(counts.values(), default=0)
     leaders = [lang for lang, c in counts.items() if c == best]
     if best >= 2 and len(leaders) == 1:

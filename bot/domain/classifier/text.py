@@ -11,8 +11,10 @@ from rapidfuzz.distance import Levenshtein
 
 from bot.domain.classifier.lexicon import Lexicon, word_text
 
-# A sentence ends at . ! ? ; : followed by a space, or at a line break not followed by a lower-case continuation.
-_BOUNDARY = re.compile(r"(?<!\bfact)(?<!\bno)(?<!\bn°)(?<!\bref)(?<!\binv)[.!?;:]+(?=\s)|\n\s*\n|\n(?=\s*[^a-z\s])")
+# A sentence ends at . ! ? ; : followed by a space, or at a line break not followed by a lower-case
+# continuation.
+_BOUNDARY = re.compile(r"[.!?;:\n]")
+_ABBREVIATION = re.compile(r"(?:^|\W)(?:fact|no|n°|ref|inv|mr|mme|me|dr|st|cf|tel|env|p\.ex)$")
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,19 @@ def split_sentences(folded: str) -> list[tuple[int, int]]:
     """Spans of the sentences of a folded text (empty ones skipped)."""
     spans: list[tuple[int, int]] = []
     pos = 0
+    n = len(folded)
     for m in _BOUNDARY.finditer(folded):
-        if folded[pos : m.start()].strip():
-            spans.append((pos, m.end()))
-        pos = m.end()
+        i = m.start()
+        nxt = folded[i + 1] if i + 1 < n else " "
+        if folded[i] == "\n":
+            rest = folded[i + 1 : i + 40].lstrip(" \t")
+            if rest[:1].islower() and not rest.startswith("\n"):
+                continue  # a wrapped line: the sentence goes on
+        elif not nxt.isspace() or _ABBREVIATION.search(folded[max(0, i - 6) : i]):
+            continue
+        if folded[pos:i].strip():
+            spans.append((pos, i + 1))
+        pos = i + 1
     if folded[pos:].strip():
         spans.append((pos, len(folded)))
     return spans
@@ -40,7 +51,8 @@ def split_sentences(folded: str) -> list[tuple[int, int]]:
 def _correct(word: str, vocabulary: tuple[str, ...]) -> str | None:
     """The lexicon word a misspelt word stands for, or None.
 
-    Only words of five letters or more are corrected, within one edit (two from nine letters), keeping the first
+    Only words of five letters or more are corrected, within one edit (two from nine letters), keeping the
+    first
     letter: short words collide too easily ("said" is one edit from "paid").
     """
     limit = 2 if len(word) >= 9 else 1
@@ -57,21 +69,34 @@ def sentence_words(folded_sentence: str, lexicon: Lexicon, ref_spans: list[tuple
     for s, e in sorted(ref_spans, reverse=True):
         text = text[:s] + " zref " + text[e:]
     words = word_text(text).split(" ")
-    known = lexicon.vocabulary
-    known_set = _vocab_set(known)
+    decide = _decisions(lexicon.language)
     corrected: set[str] = set()
     out: list[str] = []
     for w in words:
-        if len(w) >= 5 and w.isalpha() and w not in known_set and w not in lexicon.stopwords:
-            fixed = _correct(w, known)
-            if fixed and fixed != w:
-                corrected.add(fixed)
-                out.append(fixed)
-                continue
-        out.append(w)
+        fixed = decide.get(w)
+        if fixed is None:
+            fixed = w
+            if (
+                len(w) >= 5
+                and w.isalpha()
+                and w not in lexicon.stopwords
+                and w not in _vocab_set(lexicon.vocabulary)
+            ):
+                fixed = _correct(w, lexicon.vocabulary) or w
+            if len(decide) < 100_000:
+                decide[w] = fixed
+        if fixed != w:
+            corrected.add(fixed)
+        out.append(fixed)
     return Sentence(0, len(folded_sentence), " ".join(out), frozenset(corrected))
 
 
 @functools.cache
 def _vocab_set(vocabulary: tuple[str, ...]) -> frozenset[str]:
     return frozenset(vocabulary)
+
+
+@functools.cache
+def _decisions(language: str) -> dict[str, str]:
+    """Per-language memo of word → corrected word (most words map to themselves)."""
+    return {}

@@ -1,7 +1,9 @@
 """Money amounts as debtors write them, in French, English and continental formats.
 
-"1 234,56 €", "€1,234.56", "1.234,56 EUR", "£552.22", "8942.19 euros", "24.5k", "GBP 3,150.00". A number counts as an
-amount when a currency is attached, when it has cents, or when the words around it say it is a sum ("cheque de 2260",
+"1 234,56 €", "€1,234.56", "1.234,56 EUR", "£552.22", "8942.19 euros", "24.5k", "GBP 3,150.00". A number
+counts as an
+amount when a currency is attached, when it has cents, or when the words around it say it is a sum ("cheque de
+2260",
 "a transfer of 3000"); dates, phone numbers and invoice numbers are left alone.
 """
 
@@ -18,7 +20,7 @@ _CUR_AFTER = r"\s?(?P<ca>€|£|\$|eur\b|euros?\b|gbp\b|usd\b|k€|keur\b)"
 # digits with optional thousands groups (space, dot, comma, apostrophe) and optional decimals
 _NUMBER = r"(?P<num>\d{1,3}(?:[ .,']\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?)(?P<k>k\b)?"
 _AMOUNT = re.compile(
-    rf"(?<![\w./-])(?:{_CUR_BEFORE})?{_NUMBER}(?:{_CUR_AFTER})?(?![\w/-]|[.,]\d)",
+    rf"(?<![\w./-])(?:{_CUR_BEFORE})?{_NUMBER}(?:{_CUR_AFTER})?(?![\w/%-]|[.,]\d| ?%)",
 )
 # Words that announce a sum even when no currency is written.
 _MONEY_CONTEXT = re.compile(
@@ -26,7 +28,7 @@ _MONEY_CONTEXT = re.compile(
     r"transfer|amount|sum|deposit|cheque|check|remaining|pay|payer|regler|vire|wire|paid|paye|regle)"
     r"(?: (?:de|of|d'un montant de|du montant de|the))?\s*$"
 )
-_ENUM_BEFORE = re.compile(r"(?:\d[.,]\d{2}|\d)\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+|puis)\s*$")
+_ENUM_BEFORE = re.compile(r"\d[.,]\d{2}\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+|puis)\s*$")
 _ENUM_AFTER = re.compile(r"^\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+)\s*\d+[.,]\d{2}")
 
 
@@ -55,9 +57,11 @@ def _currency(token: str | None) -> str | None:
 
 
 def parse_number(raw: str) -> Decimal | None:
-    """Read one written number: "1 234,56", "1.234,56", "1,234.56", "4840,92", "24.5" → Decimal (None if unreadable).
+    """Read one written number: "1 234,56", "1.234,56", "1,234.56", "4840,92", "24.5" → Decimal (None if
+    unreadable).
 
-    A separator followed by exactly three digits at the end is a thousands separator ("€7,140" is 7140); one or
+    A separator followed by exactly three digits at the end is a thousands separator ("€7,140" is 7140); one
+    or
     two digits are decimals.
     """
     s = raw.replace(" ", "").replace("'", "")
@@ -91,7 +95,7 @@ def find_amounts(text: str, *, folded: bool = False) -> list[Amount]:
         num = m.group("num")
         cur_token = m.group("cb") or m.group("ca")
         k_suffix = bool(m.group("k")) or (m.group("ca") or "").strip() in ("k€", "keur")
-        has_cents = bool(re.search(r"[.,]\d{1,2}$", num))
+        has_cents = bool(re.search(r"[.,]\d{2}$", num))
         value = parse_number(num)
         if value is None:
             continue
@@ -100,11 +104,15 @@ def find_amounts(text: str, *, folded: bool = False) -> list[Amount]:
         if not cur_token and not has_cents and not k_suffix:
             before = t[max(0, m.start() - 40) : m.start()]
             after = t[m.end() : m.end() + 20]
-            if not (_MONEY_CONTEXT.search(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)):
+            if not (
+                _MONEY_CONTEXT.search(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)
+            ):
                 continue
             if value < 10 or (1990 <= value <= 2100 and "." not in num and "," not in num and " " not in num):
                 continue
         if cur_token and not has_cents and value < 1 and not k_suffix:
             continue
-        found.append(Amount(value.quantize(Decimal("0.01")), _currency(cur_token), m.start(), m.end(), m.group(0)))
+        found.append(
+            Amount(value.quantize(Decimal("0.01")), _currency(cur_token), m.start(), m.end(), m.group(0))
+        )
     return found

@@ -1,12 +1,14 @@
 """Dates in debtors' replies, resolved against the day the reply was sent.
 
-dateparser returns nothing for most of what debtors write ("vendredi prochain", "fin du mois", "sous huitaine",
+dateparser returns nothing for most of what debtors write ("vendredi prochain", "fin du mois", "sous
+huitaine",
 "EOM") and costs ~0.3 ms a call, so the phrases are rules of our own, built from the ``dates`` section of each
 lexicon file. Every mention keeps two readings because a bare weekday means the next one in a promise ("we pay
 Friday") and the previous one in a payment claim ("posted Monday"); the caller picks by context.
 
 Resolution rules (corpus/replies/README.md): "next Friday" = first such weekday strictly after the sent day;
-"last Thursday" / a bare past weekday = most recent strictly before; "fin du mois"/"EOM" = last day of the month;
+"last Thursday" / a bare past weekday = most recent strictly before; "fin du mois"/"EOM" = last day of the
+month;
 "sous 10 jours" = sent + 10; "mi-décembre" = the 15th; "le 15/12" = day/month (month/day when ``us_dates``);
 "the 30th" = that day of the current month; "end of the week" = that week's Friday; "ce matin" = the sent day;
 "hier" = the day before; "début novembre", "next week" are vague (no commitment date).
@@ -70,8 +72,14 @@ def _vocab() -> _Vocab:
         last_words += [fold(w) for w in d.get("last", [])]
         for kind, items in d.get("phrases", {}).items():
             phrases.setdefault(kind, []).extend(fold(p) for p in items)
-    return _Vocab(months, weekdays, numbers, {k: tuple(v) for k, v in phrases.items()},
-                  tuple(next_words), tuple(last_words))
+    return _Vocab(
+        months,
+        weekdays,
+        numbers,
+        {k: tuple(v) for k, v in phrases.items()},
+        tuple(next_words),
+        tuple(last_words),
+    )
 
 
 @functools.cache
@@ -81,7 +89,8 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
     nxt, lst = _alt(v.next_words), _alt(v.last_words)
     num = r"(?P<n>\d{1,3}|" + _alt(v.numbers) + ")"
     ordinal = r"(?:er|st|nd|rd|th|eme|e)?"
-    b, e = r"(?<![\w/])", r"(?![\w/])"
+    # Boundaries: not inside a word, a date or a decimal number ("the 4,770.25" holds no "the 4").
+    b, e = r"(?<![\w/])(?<!\d[.,])", r"(?![\w/]|[.,]\d)"
 
     def ph(kind: str) -> str:
         return _alt(v.phrases.get(kind, ()))
@@ -90,8 +99,15 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
     table = [
         ("iso", rf"{b}(?P<y>\d{{4}})-(?P<m>\d{{1,2}})-(?P<d>\d{{1,2}}){e}"),
         ("numeric", rf"{b}(?P<a>\d{{1,2}})[/.](?P<c>\d{{1,2}})(?:[/.](?P<y>\d{{4}}|\d{{2}}))?{e}(?![.,]\d)"),
-        ("day_month", rf"{b}(?:(?:{wd}),? )?(?:le )?(?P<d>\d{{1,2}}){ordinal}(?: of)? (?P<mon>{mon})\.?(?:,? (?P<y>\d{{4}}))?{e}"),
-        ("month_day", rf"{b}(?:(?:{wd}),? )?(?P<mon>{mon})\.? (?P<d>\d{{1,2}}){ordinal}(?:,? (?P<y>\d{{4}}))?{e}"),
+        (
+            "day_month",
+            rf"{b}(?:(?:{wd}),? )?(?:le )?(?P<d>\d{{1,2}}){ordinal}(?: of)? (?P<mon>{mon})\.?"
+            rf"(?:,? (?P<y>\d{{4}}))?{e}",
+        ),
+        (
+            "month_day",
+            rf"{b}(?:(?:{wd}),? )?(?P<mon>{mon})\.? (?P<d>\d{{1,2}}){ordinal}(?:,? (?P<y>\d{{4}}))?{e}",
+        ),
         ("mid_month", rf"{b}(?:{ph('mid')})[ -]?(?P<mon>{mon}){e}"),
         ("month_start", rf"{b}(?:{ph('start')})[ -]?(?P<mon>{mon}){e}"),
         ("named_month_end", rf"{b}(?:{ph('end_of')})[ -]?(?P<mon>{mon}){e}"),
@@ -99,7 +115,10 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
         ("next_weekday", rf"{b}(?:(?:{nxt}) (?P<wd1>{wd})|(?P<wd2>{wd}) (?:{nxt})){e}"),
         ("last_weekday", rf"{b}(?:(?:{lst}) (?P<wd1>{wd})|(?P<wd2>{wd}) (?:{lst})){e}"),
         ("weekday", rf"{b}(?P<wd>{wd}){e}"),
-        ("day_of_month", rf"{b}(?:{ph('day_of_month')}) (?P<d>\d{{1,2}}){ordinal}(?: (?:{ph('of_month')}))?{e}"),
+        (
+            "day_of_month",
+            rf"{b}(?:{ph('day_of_month')}) (?P<d>\d{{1,2}}){ordinal}(?: (?:{ph('of_month')}))?{e}",
+        ),
         ("within", rf"{b}(?:{ph('within')}) {num} (?:{ph('days')}){e}"),
         ("within_fixed", rf"{b}(?P<p>{ph('within_fixed')}){e}"),
         ("next_week_end", rf"{b}(?:{ph('next_week_end')}){e}"),
@@ -144,7 +163,9 @@ def _last_weekday(sent: date, wd: int) -> date:
     return sent - timedelta(days=(sent.weekday() - wd - 1) % 7 + 1)
 
 
-def _resolve(kind: str, m: re.Match[str], sent: date, us_dates: bool) -> tuple[date | None, date | None, bool]:
+def _resolve(
+    kind: str, m: re.Match[str], sent: date, us_dates: bool
+) -> tuple[date | None, date | None, bool]:
     """(future reading, past reading, vague) for one match."""
     v = _vocab()
     g = m.groupdict()

@@ -22,7 +22,8 @@ _KEYWORD = (
     r"(?<=\()(?=\d{5}\)))"
 )
 _SHORT = re.compile(
-    rf"(?<![a-z0-9])(?:{_KEYWORD}) ?(?:n° ?)?(?P<nums>\d{{3,6}}(?:(?: ?, ?| et | and | & | ni (?:la |le )?)\d{{3,6}})*)"
+    rf"(?<![a-z0-9])(?:{_KEYWORD}) ?(?:n° ?)?"
+    r"(?P<nums>\d{3,6}(?:(?: ?, ?| et | and | & | ni (?:la |le )?)\d{3,6})*)"
     r"(?![\d/,.-]\d|\d| ?(?:€|eur|euros?|£|gbp|k\b|ht\b|ttc\b))"
 )
 # A bare five-digit sequence with leading zeros ("we'll clear 00326") is how invoice numbers are shortened.

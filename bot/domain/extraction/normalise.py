@@ -1,6 +1,7 @@
 """Text normalisation shared by the extractors and the classifier.
 
-Debtors write with and without accents, in upper case when angry, with typographic apostrophes and non-breaking
+Debtors write with and without accents, in upper case when angry, with typographic apostrophes and non-
+breaking
 spaces: every rule works on one canonical form so a lexicon entry needs to be written only once.
 """
 
@@ -9,17 +10,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _SPACES = re.compile(r"[\u00a0\u202f\u2007\u2009\t ]+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 _DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2011": "-", "\u2212": "-"})
 
 
 def strip_accents(text: str) -> str:
-    """Remove diacritics ("réglée" → "reglee") while keeping every other character (and the length)."""
+    """Remove diacritics ("réglée" → "reglee") while keeping every other character."""
     if text.isascii():
         return text
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = _COMBINING.sub("", unicodedata.normalize("NFD", text))
     # NFD may change the length for ligatures only; "œ" is not decomposed, so spell it out.
     return stripped.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae")
 

@@ -1,6 +1,7 @@
 """Loading of the per-language lexicon files (``bot/domain/lexicons/<lang>.yaml``).
 
-Each file is plain data: calendar words for the date extractor, cue phrases for the classifier. Adding a language
+Each file is plain data: calendar words for the date extractor, cue phrases for the classifier. Adding a
+language
 means adding one file; nothing here names a language.
 """
 

@@ -1,6 +1,7 @@
 """Measure the parse adapter on the shared peer corpora (used by the corpus tests and the benchmark).
 
-Comparison rules follow ``corpora/MANIFEST.md``: strip leading/trailing whitespace and trailing spaces per line;
+Comparison rules follow ``corpora/MANIFEST.md``: strip leading/trailing whitespace and trailing spaces per
+line;
 talon HTML cases compare with all whitespace removed.
 """
 
@@ -109,9 +110,14 @@ def score_auto_replies() -> AutoReplyScore:
         path = str(row["path"])
         file = CORPORA / path
         negative = row["kind"] == "human" or (
-            row["kind"] == "reply" and path.startswith(("reply-extraction/mailgun__talon/standard_replies",
-                                                         "reply-extraction/discourse__discourse",
-                                                         "reply-extraction/redmine__redmine"))
+            row["kind"] == "reply"
+            and path.startswith(
+                (
+                    "reply-extraction/mailgun__talon/standard_replies",
+                    "reply-extraction/discourse__discourse",
+                    "reply-extraction/redmine__redmine",
+                )
+            )
             and file.suffix == ".eml"
         )
         if row["kind"] == "auto_reply":
@@ -172,14 +178,18 @@ def score_bounces() -> BounceScore:
             bounce = None
         if bounce is not None:
             score.detected += 1
-        recipients = row.get("bounce_recipients") or ([row["bounce_recipient"]] if row.get("bounce_recipient") else [])
+        recipients = row.get("bounce_recipients") or (
+            [row["bounce_recipient"]] if row.get("bounce_recipient") else []
+        )
         if recipients:
             score.recipient_total += 1
             wanted = {str(r).lower() for r in recipients}  # type: ignore[union-attr]
             if bounce is not None and (bounce.recipient or "").lower() in wanted:
                 score.recipient_ok += 1
             else:
-                score.misses.append(f"recipient {row['path']}: {bounce and bounce.recipient} not in {sorted(wanted)}")
+                score.misses.append(
+                    f"recipient {row['path']}: {bounce and bounce.recipient} not in {sorted(wanted)}"
+                )
         status = row.get("bounce_status")
         if status:
             score.status_total += 1

@@ -26,7 +26,11 @@ def test_rfc3464_failure() -> None:
 def test_delay_is_a_bounce_but_not_permanent() -> None:
     msg = parse_message((FIXTURES / "dsn_delayed.eml").read_bytes())
     assert msg.bounce is not None
-    assert (msg.bounce.recipient, msg.bounce.status, msg.bounce.action) == ("full@client.example", "4.2.2", "delayed")
+    assert (msg.bounce.recipient, msg.bounce.status, msg.bounce.action) == (
+        "full@client.example",
+        "4.2.2",
+        "delayed",
+    )
     assert not msg.bounce.is_permanent
     assert msg.related_message_ids == ("relance.R2.INV-7200.202611021200@creditor.example",)
     assert msg.returned_text == "Second reminder: invoice INV-7200 remains unpaid"

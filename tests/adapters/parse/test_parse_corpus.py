@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import parse_corpus_eval as ev  # noqa: I001 - helper next to this file
 import pytest
 
 from bot.adapters.parse import parse_message
 from bot.domain.errors import UnreadableMessageError
-
-import parse_corpus_eval as ev  # noqa: I001 - helper next to this file
 
 pytestmark = pytest.mark.skipif(not ev.CORPORA.exists(), reason=f"shared corpora not found at {ev.CORPORA}")
 
@@ -32,7 +31,11 @@ def test_reply_extraction_exact_match_rate() -> None:
     score = ev.score_reply_extraction()
     assert score.overall >= 0.87, f"{score.overall:.3f}; failures: {score.failures}"
     for source, (hits, total) in score.per_source.items():
-        if source in ("github__email_reply_parser", "willdurand__EmailReplyParser", "zapier__email-reply-parser"):
+        if source in (
+            "github__email_reply_parser",
+            "willdurand__EmailReplyParser",
+            "zapier__email-reply-parser",
+        ):
             assert hits == total, f"{source}: {hits}/{total}"
 
 
@@ -47,7 +50,11 @@ def test_bounce_recipient_and_status() -> None:
     score = ev.score_bounces()
     assert score.recipient_rate >= 0.97, score.misses[:20]
     assert score.status_rate >= 0.70
-    real = [m for m in score.misses if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))]
+    real = [
+        m
+        for m in score.misses
+        if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
+    ]
     pseudo = score.status_total - score.status_ok - len(real)
     assert score.status_ok / (score.status_total - pseudo) >= 0.89
 

@@ -13,9 +13,16 @@ from bot.adapters.parse.quotes import split_reply
     ("text", "expected"),
     [
         ("Ok merci.\n\nLe mar. 13 oct. 2026 à 08:51, Julien <j@x.example> a écrit :\n> Relance", "Ok merci."),
-        ("Paid today.\n\nOn Mon, Oct 5, 2026 at 9:19 AM Credit Control <\ncc@x.example> wrote:\n> Reminder", "Paid today."),
+        (
+            "Paid today.\n\nOn Mon, Oct 5, 2026 at 9:19 AM Credit Control <\ncc@x.example> wrote:\n"
+            "> Reminder",
+            "Paid today.",
+        ),
         ("Vu.\n\n-----Original Message-----\nFrom: A <a@x.example>\nSent: Monday\nSubject: x\n\nold", "Vu."),
-        ("Vu.\n\nDe : A <a@x.example>\nEnvoyé : lundi 5 octobre 2026\nÀ : b@x.example\nObjet : x\n\nold", "Vu."),
+        (
+            "Vu.\n\nDe : A <a@x.example>\nEnvoyé : lundi 5 octobre 2026\nÀ : b@x.example\nObjet : x\n\nold",
+            "Vu.",
+        ),
         ("Vu.\n\n________________________________\nFrom: A\nSent: Monday\n\nold", "Vu."),
         ("Réglé.\n\n-------- Message d'origine --------\nDe : A\nold", "Réglé."),
         ("Réglé.\n\n> Le 5 oct. 2026 à 09:00, A <a@x.example> a écrit :\n>\n> old", "Réglé."),
@@ -23,7 +30,10 @@ from bot.adapters.parse.quotes import split_reply
         ("Fait.\n\nEnvoyé de mon iPhone", "Fait."),
         ("Done.\n\nGet Outlook for iOS<https://aka.ms/o0ukef>", "Done."),
         ("Thanks.\n\n-- \nJohn\n+33 1 23 45 67 89", "Thanks."),
-        ("Paid.\n\nThis email and any attachments are confidential and intended solely for the addressee.", "Paid."),
+        (
+            "Paid.\n\nThis email and any attachments are confidential and intended solely for the addressee.",
+            "Paid.",
+        ),
     ],
 )
 def test_split_reply_removes_quotes(text: str, expected: str) -> None:

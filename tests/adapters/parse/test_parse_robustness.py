@@ -1,4 +1,5 @@
-"""Hostile input: random bytes, random MIME trees, deep nesting, huge headers. Only UnreadableMessageError escapes."""
+"""Hostile input: random bytes, random MIME trees, deep nesting, huge headers. Only UnreadableMessageError
+escapes."""
 
 from __future__ import annotations
 
@@ -57,7 +58,9 @@ def test_random_header_soup_never_crashes(lines: list[bytes]) -> None:
 
 
 def _tree(draw: st.DrawFn, depth: int) -> MIMEBase:
-    kind = draw(st.sampled_from(["text", "html", "binary", "multi", "message"] if depth < 4 else ["text", "binary"]))
+    kind = draw(
+        st.sampled_from(["text", "html", "binary", "multi", "message"] if depth < 4 else ["text", "binary"])
+    )
     if kind == "text":
         latin = draw(st.booleans())
         alphabet = st.characters(max_codepoint=255 if latin else 0x10FFFF, exclude_categories=("Cs",))
@@ -72,7 +75,10 @@ def _tree(draw: st.DrawFn, depth: int) -> MIMEBase:
     if kind == "message":
         return MIMEMessage(_tree(draw, depth + 1))
     # An explicit boundary: the default one comes from the random module, which hypothesis forbids.
-    multi = MIMEMultipart(draw(st.sampled_from(["mixed", "alternative", "report"])), boundary=f"b{depth}-{draw(st.integers(0, 99))}")
+    multi = MIMEMultipart(
+        draw(st.sampled_from(["mixed", "alternative", "report"])),
+        boundary=f"b{depth}-{draw(st.integers(0, 99))}",
+    )
     for _ in range(draw(st.integers(0, 3))):
         multi.attach(_tree(draw, depth + 1))
     return multi
