@@ -56,7 +56,9 @@ class Mailbox(Protocol):
     @property
     def name(self) -> str: ...
 
-    def fetch_new(self, after_uid: int, uidvalidity: int | None, batch_size: int = 100) -> Iterator[InboundMail]:
+    def fetch_new(
+        self, after_uid: int, uidvalidity: int | None, batch_size: int = 100
+    ) -> Iterator[InboundMail]:
         """Yield messages newer than the checkpoint, oldest first; all of them if UIDVALIDITY changed."""
         ...
 

@@ -40,7 +40,9 @@ class ListMailbox:
     def name(self) -> str:
         return self._name
 
-    def fetch_new(self, after_uid: int, uidvalidity: int | None, batch_size: int = 100) -> Iterator[InboundMail]:
+    def fetch_new(
+        self, after_uid: int, uidvalidity: int | None, batch_size: int = 100
+    ) -> Iterator[InboundMail]:
         start = 0 if uidvalidity != self.uidvalidity else after_uid
         for uid, raw in enumerate(self.messages, start=1):
             if uid > start:

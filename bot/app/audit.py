@@ -25,8 +25,15 @@ def audit(
 ) -> None:
     session.add(
         AuditEntry(
-            at=at, actor=actor, entity=entity, entity_id=entity_id, action=action,
-            old=old, new=new, reason=reason, evidence=evidence,
+            at=at,
+            actor=actor,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            old=old,
+            new=new,
+            reason=reason,
+            evidence=evidence,
         )
     )
 

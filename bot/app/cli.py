@@ -15,12 +15,18 @@ import typer
 if TYPE_CHECKING:
     from bot.app.runtime import Runtime
 
-app = typer.Typer(help="relance: chases unpaid invoices by e-mail and reads what debtors answer.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="relance: chases unpaid invoices by e-mail and reads what debtors answer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 import_app = typer.Typer(help="Import the ledger from CSV files (all-or-nothing).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Folder holding profiles.yaml and relance.toml.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Folder holding profiles.yaml and relance.toml.")
+]
 
 
 class State:
@@ -74,8 +80,10 @@ def _import(kind: str, file: Path) -> None:
         now = _now(rt)
         size = file.stat().st_size if file.exists() else 0
         show = size > 200_000  # a few thousand rows
-        with typer.progressbar(length=max(size // 60, 1), label=f"importing {kind}", hidden=not show,
-                               file=None) as bar:
+        with typer.progressbar(
+            length=max(size // 60, 1), label=f"importing {kind}", hidden=not show, file=None
+        ) as bar:
+
             def progress(i: int) -> None:
                 bar.update(i - bar.pos if i > bar.pos else 0)
 
@@ -120,7 +128,9 @@ def main() -> None:
     import logging
     import os
 
-    logging.basicConfig(level=os.environ.get("RELANCE_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("RELANCE_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     _register()
     app()

@@ -14,8 +14,11 @@ app.add_typer(user_app, name="user")
 
 
 @user_app.command("add")
-def user_add(name: str, role: Annotated[str, typer.Option("--role", help="admin, collector, template_author, viewer")],
-             password_file: Annotated[Path | None, typer.Option("--password-file")] = None) -> None:
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option("--role", help="admin, collector, template_author, viewer")],
+    password_file: Annotated[Path | None, typer.Option("--password-file")] = None,
+) -> None:
     """Create a web user; the password comes from a prompt or --password-file."""
     from bot.app.users import add_user
 

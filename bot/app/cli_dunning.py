@@ -15,7 +15,9 @@ profiles_app = typer.Typer(help="Check dunning profiles.", no_args_is_help=True)
 app.add_typer(templates_app, name="templates")
 app.add_typer(profiles_app, name="profiles")
 
-AsOf = Annotated[str | None, typer.Option("--as-of", help="Run as if the clock read this date (YYYY-MM-DD) at noon.")]
+AsOf = Annotated[
+    str | None, typer.Option("--as-of", help="Run as if the clock read this date (YYYY-MM-DD) at noon.")
+]
 Json = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
@@ -35,8 +37,10 @@ def plan(as_of: AsOf = None, as_json: Json = False) -> None:
             else:
                 j = action.to_json()
                 flag = f"  [blocked: {j['blocked']}]" if j["blocked"] else ""
-                typer.echo(f"{j['send_at'][:16]}  {j['client_id']:<10} {j['step']:<15} {j['channel']:<12} "
-                           f"{','.join(j['invoice_numbers'])}{flag}")
+                typer.echo(
+                    f"{j['send_at'][:16]}  {j['client_id']:<10} {j['step']:<15} {j['channel']:<12} "
+                    f"{','.join(j['invoice_numbers'])}{flag}"
+                )
         if not as_json:
             typer.echo(f"{len(actions)} action(s)")
 
@@ -59,12 +63,29 @@ def send(as_of: AsOf = None) -> None:
         broken = check_promises(rt.sessions, settings, clock)
         expired = check_payment_claims(rt.sessions, settings, clock)
         report = run_cycle(rt.sessions, settings, clock, make_renderer(settings, rt.sessions))
-        delivery = asyncio.run(deliver_due(rt.sessions, sender_factory(settings), clock,
-                                           envelope_from=settings.from_address, worker="cli-send"))
-        typer.echo(json.dumps({"cycle": report.as_dict(), "broken_promises": broken,
-                               "claims_expired": expired, "sent": delivery.sent, "retrying": delivery.retried,
-                               "failed": delivery.failed,
-                               "possibly_sent_twice": delivery.possibly_duplicated}, ensure_ascii=False))
+        delivery = asyncio.run(
+            deliver_due(
+                rt.sessions,
+                sender_factory(settings),
+                clock,
+                envelope_from=settings.from_address,
+                worker="cli-send",
+            )
+        )
+        typer.echo(
+            json.dumps(
+                {
+                    "cycle": report.as_dict(),
+                    "broken_promises": broken,
+                    "claims_expired": expired,
+                    "sent": delivery.sent,
+                    "retrying": delivery.retried,
+                    "failed": delivery.failed,
+                    "possibly_sent_twice": delivery.possibly_duplicated,
+                },
+                ensure_ascii=False,
+            )
+        )
 
     run_guarded(body)
 
@@ -85,9 +106,12 @@ def templates_lint() -> None:
 
 
 @templates_app.command("preview")
-def templates_preview(name: str, lang: Annotated[str, typer.Option("--lang")] = "fr",
-                      invoice: Annotated[str | None, typer.Option("--invoice")] = None,
-                      html: Annotated[bool, typer.Option("--html", help="Show the HTML part.")] = False) -> None:
+def templates_preview(
+    name: str,
+    lang: Annotated[str, typer.Option("--lang")] = "fr",
+    invoice: Annotated[str | None, typer.Option("--invoice")] = None,
+    html: Annotated[bool, typer.Option("--html", help="Show the HTML part.")] = False,
+) -> None:
     """Render one template on a real invoice of the ledger (or on sample data without --invoice)."""
     from bot.adapters.db.models import Client, Invoice
     from bot.adapters.render_context import sample_context
@@ -111,8 +135,13 @@ def templates_preview(name: str, lang: Annotated[str, typer.Option("--lang")] = 
                 assert client is not None
                 view = profile_for(client.profile, rt.settings, session)
                 composer = Composer(rt.settings, renderer, view.legal_rates)
-                context = composer.context(client, [inv], step=name, today=view.local_date(rt.clock.now()),
-                                           jurisdiction=view.jurisdiction)
+                context = composer.context(
+                    client,
+                    [inv],
+                    step=name,
+                    today=view.local_date(rt.clock.now()),
+                    jurisdiction=view.jurisdiction,
+                )
                 context["language"] = lang
         typer.echo(format_preview(renderer.render(name, lang, context), html=html))
 
@@ -120,8 +149,9 @@ def templates_preview(name: str, lang: Annotated[str, typer.Option("--lang")] = 
 
 
 @profiles_app.command("check")
-def profiles_check(file: Annotated[Path | None, typer.Argument(help="Defaults to CONFIG/profiles.yaml.")] = None
-                   ) -> None:
+def profiles_check(
+    file: Annotated[Path | None, typer.Argument(help="Defaults to CONFIG/profiles.yaml.")] = None,
+) -> None:
     """Validate profiles.yaml; errors give the line and the key."""
     from bot.adapters.profiles_yaml import check_profiles
 

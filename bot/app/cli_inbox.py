@@ -40,30 +40,42 @@ def inbox_classify(files: list[Path], as_json: Json = False) -> None:
                 parsed = parse_message(file.read_bytes())
             except (OSError, UnreadableMessageError) as exc:
                 failures += 1
-                typer.echo(json.dumps({"file": str(file), "error": str(exc)}) if as_json else f"{file}: {exc}")
+                typer.echo(
+                    json.dumps({"file": str(file), "error": str(exc)}) if as_json else f"{file}: {exc}"
+                )
                 continue
             c = classify_parsed(parsed)
             match = match_reply(session, parsed, c)
             session.rollback()  # read-only: nothing of the classification is kept
             bounce = parsed.bounce
             out = {
-                "file": str(file), "intent": c.intent.value,
-                "secondary_intents": [i.value for i in c.secondary_intents], "needs_human": c.needs_human,
-                "confidence": round(c.confidence, 3), "language": c.language,
-                "invoice_numbers": list(match.invoice_numbers), "promised_date": _iso(c.promised_date),
-                "paid_date": _iso(c.paid_date), "amount": None if c.amount is None else f"{c.amount:.2f}",
-                "evidence": [e.as_dict() for e in c.evidence], "human_reasons": list(c.human_reasons),
+                "file": str(file),
+                "intent": c.intent.value,
+                "secondary_intents": [i.value for i in c.secondary_intents],
+                "needs_human": c.needs_human,
+                "confidence": round(c.confidence, 3),
+                "language": c.language,
+                "invoice_numbers": list(match.invoice_numbers),
+                "promised_date": _iso(c.promised_date),
+                "paid_date": _iso(c.paid_date),
+                "amount": None if c.amount is None else f"{c.amount:.2f}",
+                "evidence": [e.as_dict() for e in c.evidence],
+                "human_reasons": list(c.human_reasons),
                 "auto_reply": parsed.auto_reply,
-                "bounce": None if bounce is None else {"recipient": bounce.recipient, "status": bounce.status,
-                                                       "action": bounce.action},
-                "reply_text": parsed.reply_text, "client_id": match.client_id,
+                "bounce": None
+                if bounce is None
+                else {"recipient": bounce.recipient, "status": bounce.status, "action": bounce.action},
+                "reply_text": parsed.reply_text,
+                "client_id": match.client_id,
                 "match_reasons": list(match.reasons),
             }
             if as_json:
                 typer.echo(json.dumps(out, ensure_ascii=False))
             else:
-                typer.echo(f"{file}: {out['intent']} ({out['confidence']}) human={out['needs_human']} "
-                           f"invoices={','.join(out['invoice_numbers']) or '-'}")
+                typer.echo(
+                    f"{file}: {out['intent']} ({out['confidence']}) human={out['needs_human']} "
+                    f"invoices={','.join(out['invoice_numbers']) or '-'}"
+                )
     if failures:
         raise typer.Exit(1)
 
@@ -79,7 +91,9 @@ def inbox_fetch() -> None:
     def body() -> None:
         mailbox = open_mailbox(rt.settings)
         try:
-            processor = InboxProcessor(rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions))
+            processor = InboxProcessor(
+                rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions)
+            )
             report = processor.run_once(mailbox)
         finally:
             mailbox.close()
@@ -97,26 +111,42 @@ def review_list(as_json: Json = False) -> None:
 
     rt = runtime()
     with rt.sessions() as session:
-        items = session.scalars(select(ReviewItem).where(ReviewItem.status == "open")
-                                .order_by(ReviewItem.created_at.desc(), ReviewItem.id.desc()))
+        items = session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.status == "open")
+            .order_by(ReviewItem.created_at.desc(), ReviewItem.id.desc())
+        )
         for item in items:
             inbound = session.get(InboundMessage, item.inbound_id) if item.inbound_id else None
-            record = session.scalar(select(ClassificationRecord).where(
-                ClassificationRecord.inbound_id == item.inbound_id)) if item.inbound_id else None
+            record = (
+                session.scalar(
+                    select(ClassificationRecord).where(ClassificationRecord.inbound_id == item.inbound_id)
+                )
+                if item.inbound_id
+                else None
+            )
             out = {
-                "id": item.id, "kind": item.kind, "created_at": item.created_at.isoformat(),
-                "intent": item.intent, "confidence": item.confidence, "reason": item.reason,
-                "client_id": item.client_id, "invoice_numbers": item.invoice_numbers,
+                "id": item.id,
+                "kind": item.kind,
+                "created_at": item.created_at.isoformat(),
+                "intent": item.intent,
+                "confidence": item.confidence,
+                "reason": item.reason,
+                "client_id": item.client_id,
+                "invoice_numbers": item.invoice_numbers,
                 "amount": None if item.amount is None else f"{item.amount:.2f}",
-                "sender": inbound.sender if inbound else None, "subject": inbound.subject if inbound else None,
+                "sender": inbound.sender if inbound else None,
+                "subject": inbound.subject if inbound else None,
                 "reply_text": record.reply_text if record else None,
                 "evidence": record.evidence if record else [],
             }
             if as_json:
                 typer.echo(json.dumps(out, ensure_ascii=False))
             else:
-                typer.echo(f"#{item.id} [{item.kind}] {item.intent or '-'} {item.client_id or '?'} "
-                           f"{','.join(item.invoice_numbers)}: {item.reason}")
+                typer.echo(
+                    f"#{item.id} [{item.kind}] {item.intent or '-'} {item.client_id or '?'} "
+                    f"{','.join(item.invoice_numbers)}: {item.reason}"
+                )
 
 
 @invoices_app.command("show")
@@ -134,8 +164,20 @@ def invoices_show(number: str, as_json: Json = False) -> None:
         if as_json:
             typer.echo(json.dumps(view, ensure_ascii=False, default=str))
             return
-        for key in ("number", "client_id", "state", "amount", "amount_paid", "balance", "currency", "due_date",
-                    "promise_date", "paused_until", "last_step", "next_step"):
+        for key in (
+            "number",
+            "client_id",
+            "state",
+            "amount",
+            "amount_paid",
+            "balance",
+            "currency",
+            "due_date",
+            "promise_date",
+            "paused_until",
+            "last_step",
+            "next_step",
+        ):
             typer.echo(f"{key:>13}: {view.get(key)}")
         typer.echo("     timeline:")
         for event in view["timeline"]:

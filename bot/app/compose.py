@@ -35,42 +35,113 @@ class Composer:
     def domain(self) -> str:
         return self.settings.from_address.rpartition("@")[2] or "relance.invalid"
 
-    def context(self, client: Client, invoices: Sequence[Invoice], *, step: str, today: date,
-                jurisdiction: str = "fr", **extra: Any) -> dict[str, object]:
+    def context(
+        self,
+        client: Client,
+        invoices: Sequence[Invoice],
+        *,
+        step: str,
+        today: date,
+        jurisdiction: str = "fr",
+        **extra: Any,
+    ) -> dict[str, object]:
         from bot.adapters.render_context import CompanyInfo, InvoiceFacts, build_context
 
         company = self.settings.company
-        facts = [InvoiceFacts(number=i.number, issue_date=i.issue_date, due_date=i.due_date, amount=i.amount,
-                              amount_paid=i.amount_paid, currency=i.currency) for i in invoices]
+        facts = [
+            InvoiceFacts(
+                number=i.number,
+                issue_date=i.issue_date,
+                due_date=i.due_date,
+                amount=i.amount,
+                amount_paid=i.amount_paid,
+                currency=i.currency,
+            )
+            for i in invoices
+        ]
         return build_context(
-            client_id=client.client_id, client_name=client.name, invoices=facts,
-            company=CompanyInfo(name=company.name, signature_name=company.signature, email=company.email,
-                                phone=company.phone, iban=company.iban, bic=company.bic),
-            language=client.language, step=step, today=today, jurisdiction=jurisdiction,
-            legal_rates=self.legal_rates if jurisdiction != "none" else None, **extra)
+            client_id=client.client_id,
+            client_name=client.name,
+            invoices=facts,
+            company=CompanyInfo(
+                name=company.name,
+                signature_name=company.signature,
+                email=company.email,
+                phone=company.phone,
+                iban=company.iban,
+                bic=company.bic,
+            ),
+            language=client.language,
+            step=step,
+            today=today,
+            jurisdiction=jurisdiction,
+            legal_rates=self.legal_rates if jurisdiction != "none" else None,
+            **extra,
+        )
 
-    def enqueue(self, session: Session, *, key: str, kind: str, template: str, client: Client,
-                invoices: Sequence[Invoice], recipients: Sequence[str], now: datetime, today: date,
-                step: str | None = None, jurisdiction: str = "fr", in_reply_to: str | None = None,
-                references: Sequence[str] = (), attachments: Sequence[tuple[str, str, bytes]] = (),
-                not_before: datetime | None = None, **extra: Any) -> OutboxMessage | None:
+    def enqueue(
+        self,
+        session: Session,
+        *,
+        key: str,
+        kind: str,
+        template: str,
+        client: Client,
+        invoices: Sequence[Invoice],
+        recipients: Sequence[str],
+        now: datetime,
+        today: date,
+        step: str | None = None,
+        jurisdiction: str = "fr",
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        attachments: Sequence[tuple[str, str, bytes]] = (),
+        not_before: datetime | None = None,
+        **extra: Any,
+    ) -> OutboxMessage | None:
         """Render ``template`` for the client and record it in the outbox under ``key`` (once only)."""
         from bot.adapters.mail_build import build_mail, make_message_id
 
-        context = self.context(client, invoices, step=step or template, today=today, jurisdiction=jurisdiction,
-                               attachment_names=[a[0] for a in attachments], **extra)
+        context = self.context(
+            client,
+            invoices,
+            step=step or template,
+            today=today,
+            jurisdiction=jurisdiction,
+            attachment_names=[a[0] for a in attachments],
+            **extra,
+        )
         rendered = self.renderer.render(template, client.language, context)
         mail = build_mail(
-            sender=self.settings.from_address, sender_name=self.settings.from_name, to=list(recipients),
-            reply_to=self.settings.from_address, subject=rendered.subject, text=rendered.text, html=rendered.html,
-            message_id=make_message_id(key, self.domain), date=not_before or now, in_reply_to=in_reply_to,
-            references=list(references), attachments=list(attachments),
+            sender=self.settings.from_address,
+            sender_name=self.settings.from_name,
+            to=list(recipients),
+            reply_to=self.settings.from_address,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=make_message_id(key, self.domain),
+            date=not_before or now,
+            in_reply_to=in_reply_to,
+            references=list(references),
+            attachments=list(attachments),
             auto_submitted="auto-generated" if kind == "reminder" else "auto-replied",
         )
-        return add_to_outbox(session, key=key, mail=mail, kind=kind, client_id=client.client_id,
-                             invoice_numbers=[i.number for i in invoices], step=step, template=template,
-                             language=client.language, subject=rendered.subject, now=now,
-                             deadline=timedelta(hours=self.settings.send_deadline_hours), not_before=not_before)
+        return add_to_outbox(
+            session,
+            key=key,
+            mail=mail,
+            kind=kind,
+            client_id=client.client_id,
+            invoice_numbers=[i.number for i in invoices],
+            step=step,
+            template=template,
+            language=client.language,
+            subject=rendered.subject,
+            now=now,
+            deadline=timedelta(hours=self.settings.send_deadline_hours),
+            not_before=not_before,
+        )
 
 
 def invoice_document(invoice: Invoice) -> tuple[str, str, bytes] | None:

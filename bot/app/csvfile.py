@@ -32,7 +32,8 @@ def read_csv(path: Path, required: Sequence[str]) -> CsvTable:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(
-            source, [FieldProblem(line, "encoding", "not UTF-8; export the file as UTF-8 (with or without BOM)")]
+            source,
+            [FieldProblem(line, "encoding", "not UTF-8; export the file as UTF-8 (with or without BOM)")],
         ) from exc
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
@@ -40,7 +41,9 @@ def read_csv(path: Path, required: Sequence[str]) -> CsvTable:
     try:
         header = next(reader)
     except StopIteration:
-        raise InputError(source, [FieldProblem(1, "header", "the file is empty; expected a header row")]) from None
+        raise InputError(
+            source, [FieldProblem(1, "header", "the file is empty; expected a header row")]
+        ) from None
     columns = tuple(h.strip().lower() for h in header)
     missing = [c for c in required if c not in columns]
     problems = [FieldProblem(1, c, "missing column in the header row") for c in missing]
@@ -54,8 +57,11 @@ def read_csv(path: Path, required: Sequence[str]) -> CsvTable:
                 continue
             if len(values) != len(columns):
                 problems.append(
-                    FieldProblem(line, "row", f"expected {len(columns)} values separated by {delimiter!r}, "
-                                 f"found {len(values)}")
+                    FieldProblem(
+                        line,
+                        "row",
+                        f"expected {len(columns)} values separated by {delimiter!r}, found {len(values)}",
+                    )
                 )
                 continue
             rows.append((line, dict(zip(columns, values, strict=True))))

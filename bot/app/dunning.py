@@ -16,7 +16,16 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.db.models import Client, Contact, ImportRun, Invoice, OutboxMessage, Promise, ReviewItem, Task
+from bot.adapters.db.models import (
+    Client,
+    Contact,
+    ImportRun,
+    Invoice,
+    OutboxMessage,
+    Promise,
+    ReviewItem,
+    Task,
+)
 from bot.app.audit import audit
 from bot.app.compose import Composer
 from bot.app.profiles import current_profiles
@@ -40,8 +49,13 @@ class CycleReport:
     not_yet: int = 0  # due but outside the send window now
 
     def as_dict(self) -> dict[str, object]:
-        return {"recorded": dict(self.recorded), "tasks": self.tasks, "escalations": self.escalations,
-                "blocked": dict(self.blocked), "not_yet": self.not_yet}
+        return {
+            "recorded": dict(self.recorded),
+            "tasks": self.tasks,
+            "escalations": self.escalations,
+            "blocked": dict(self.blocked),
+            "not_yet": self.not_yet,
+        }
 
 
 def last_payments_import(session: Session) -> datetime | None:
@@ -50,33 +64,61 @@ def last_payments_import(session: Session) -> datetime | None:
 
 def _clients(session: Session) -> dict[str, ClientSnapshot]:
     emails: dict[str, list[str]] = {}
-    for client_id, email in session.execute(select(Contact.client_id, Contact.email)
-                                            .where(Contact.status == "active").order_by(Contact.position)):
+    for client_id, email in session.execute(
+        select(Contact.client_id, Contact.email).where(Contact.status == "active").order_by(Contact.position)
+    ):
         emails.setdefault(client_id, []).append(email)
     last: dict[str, date] = {}
     for client_id, when in session.execute(
-            select(OutboxMessage.client_id, func.max(OutboxMessage.next_attempt_at))
-            .where(OutboxMessage.kind == "reminder").group_by(OutboxMessage.client_id)):
+        select(OutboxMessage.client_id, func.max(OutboxMessage.next_attempt_at))
+        .where(OutboxMessage.kind == "reminder")
+        .group_by(OutboxMessage.client_id)
+    ):
         if when is not None:
-            last[client_id] = (when if isinstance(when, datetime) else datetime.fromisoformat(str(when))).date()
-    for client_id, when in session.execute(select(Task.client_id, func.max(Task.due_on))
-                                           .where(Task.kind == "letter").group_by(Task.client_id)):
-        if when is not None and (client_id not in last or when > last[client_id]):
-            last[client_id] = when
+            last[client_id] = (
+                when if isinstance(when, datetime) else datetime.fromisoformat(str(when))
+            ).date()
+    for client_id, letter_day in session.execute(
+        select(Task.client_id, func.max(Task.due_on)).where(Task.kind == "letter").group_by(Task.client_id)
+    ):
+        if letter_day is not None and (client_id not in last or letter_day > last[client_id]):
+            last[client_id] = letter_day
     return {
-        c.client_id: ClientSnapshot(c.client_id, c.name, c.language, c.profile, tuple(emails.get(c.client_id, ())),
-                                    c.excluded, c.paused_until, last.get(c.client_id))
+        c.client_id: ClientSnapshot(
+            c.client_id,
+            c.name,
+            c.language,
+            c.profile,
+            tuple(emails.get(c.client_id, ())),
+            c.excluded,
+            c.paused_until,
+            last.get(c.client_id),
+        )
         for c in session.scalars(select(Client))
     }
 
 
 def _open_invoices(session: Session) -> Iterator[tuple[str, list[InvoiceSnapshot]]]:
     """Open invoices grouped by client, streamed in client order (uses the (state, due_date) index)."""
-    query = (select(Invoice.number, Invoice.client_id, Invoice.issue_date, Invoice.due_date, Invoice.amount,
-                    Invoice.amount_paid, Invoice.currency, Invoice.paused_until, Invoice.promise_date,
-                    Invoice.last_step, Invoice.last_step_on, Invoice.cycle)
-             .where(Invoice.state == InvoiceState.OPEN.value).order_by(Invoice.client_id)
-             .execution_options(yield_per=5000))
+    query = (
+        select(
+            Invoice.number,
+            Invoice.client_id,
+            Invoice.issue_date,
+            Invoice.due_date,
+            Invoice.amount,
+            Invoice.amount_paid,
+            Invoice.currency,
+            Invoice.paused_until,
+            Invoice.promise_date,
+            Invoice.last_step,
+            Invoice.last_step_on,
+            Invoice.cycle,
+        )
+        .where(Invoice.state == InvoiceState.OPEN.value)
+        .order_by(Invoice.client_id)
+        .execution_options(yield_per=5000)
+    )
     current: str | None = None
     group: list[InvoiceSnapshot] = []
     open_state = InvoiceState.OPEN
@@ -85,14 +127,30 @@ def _open_invoices(session: Session) -> Iterator[tuple[str, list[InvoiceSnapshot
             if group:
                 yield current or "", group
             current, group = r.client_id, []
-        group.append(InvoiceSnapshot(r.number, r.client_id, r.issue_date, r.due_date, r.amount, r.amount_paid,
-                                     r.currency, open_state, r.paused_until, r.promise_date, r.last_step,
-                                     r.last_step_on, r.cycle))
+        group.append(
+            InvoiceSnapshot(
+                r.number,
+                r.client_id,
+                r.issue_date,
+                r.due_date,
+                r.amount,
+                r.amount_paid,
+                r.currency,
+                open_state,
+                r.paused_until,
+                r.promise_date,
+                r.last_step,
+                r.last_step_on,
+                r.cycle,
+            )
+        )
     if group:
         yield current or "", group
 
 
-def plan_actions(session: Session, settings: Settings, as_of: datetime) -> tuple[list[PlannedAction], Planner]:
+def plan_actions(
+    session: Session, settings: Settings, as_of: datetime
+) -> tuple[list[PlannedAction], Planner]:
     """Everything due at ``as_of``, blocked ones included (what ``relance plan`` shows)."""
     config, calendars = current_profiles(settings, session)
     planner = Planner(as_of, config, calendars, last_payments_import(session))
@@ -105,19 +163,28 @@ def plan_actions(session: Session, settings: Settings, as_of: datetime) -> tuple
     return actions, planner
 
 
-def run_cycle(factory: sessionmaker[Session], settings: Settings, clock: Clock, renderer: Renderer, *,
-              refuse_when_stale: bool = True) -> CycleReport:
+def run_cycle(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    renderer: Renderer,
+    *,
+    refuse_when_stale: bool = True,
+) -> CycleReport:
     """Plan now and record every action that is due and allowed; returns what was done."""
     now = clock.now()
     report = CycleReport()
     with factory() as session:
         actions, planner = plan_actions(session, settings, now)
         config, _calendars = current_profiles(settings, session)
-    stale = sorted({a.profile for a in actions if a.blocked is not None and a.blocked.value == "stale ledger"})
+    stale = sorted(
+        {a.profile for a in actions if a.blocked is not None and a.blocked.value == "stale ledger"}
+    )
     if stale and refuse_when_stale:
         raise StaleLedgerError(
             f"the ledger is stale (no payments import in the last {config.stale_ledger_days} days): "
-            "import payments first (relance import payments FILE.csv); no reminder was sent")
+            "import payments first (relance import payments FILE.csv); no reminder was sent"
+        )
     due = []
     for action in actions:
         if action.blocked is not None:
@@ -129,16 +196,31 @@ def run_cycle(factory: sessionmaker[Session], settings: Settings, clock: Clock, 
     composer = Composer(settings, renderer, config.legal_rates)
     for start in range(0, len(due), BATCH):
         with factory() as session, session.begin():
-            for action in due[start:start + BATCH]:
-                _record(session, composer, action, now, config.profiles[action.profile].legal.jurisdiction.value,
-                        report)
+            for action in due[start : start + BATCH]:
+                _record(
+                    session,
+                    composer,
+                    action,
+                    now,
+                    config.profiles[action.profile].legal.jurisdiction.value,
+                    report,
+                )
     return report
 
 
-def _record(session: Session, composer: Composer, action: PlannedAction, now: datetime, jurisdiction: str,
-            report: CycleReport) -> None:
-    invoices = [i for n in action.invoice_numbers if (i := session.get(Invoice, n)) is not None
-                and i.state == InvoiceState.OPEN.value]
+def _record(
+    session: Session,
+    composer: Composer,
+    action: PlannedAction,
+    now: datetime,
+    jurisdiction: str,
+    report: CycleReport,
+) -> None:
+    invoices = [
+        i
+        for n in action.invoice_numbers
+        if (i := session.get(Invoice, n)) is not None and i.state == InvoiceState.OPEN.value
+    ]
     client = session.get(Client, action.client_id)
     if not invoices or client is None:
         return
@@ -147,17 +229,40 @@ def _record(session: Session, composer: Composer, action: PlannedAction, now: da
     done = False
     if action.channel is Channel.EMAIL:
         recipients = [c.email for c in client.contacts if c.status == "active"][:1]
-        done = composer.enqueue(session, key=key, kind="reminder", template=action.template or action.step,
-                                client=client, invoices=invoices, recipients=recipients, now=now, today=today,
-                                step=action.step, jurisdiction=jurisdiction, not_before=action.send_at) is not None
+        done = (
+            composer.enqueue(
+                session,
+                key=key,
+                kind="reminder",
+                template=action.template or action.step,
+                client=client,
+                invoices=invoices,
+                recipients=recipients,
+                now=now,
+                today=today,
+                step=action.step,
+                jurisdiction=jurisdiction,
+                not_before=action.send_at,
+            )
+            is not None
+        )
         if done:
             report.recorded[action.step] += 1
     elif session.scalar(select(Task.id).where(Task.source_key == key)) is None:
         kind = {Channel.CALL_TASK: "call", Channel.LETTER_TASK: "letter"}.get(action.channel, "escalate")
         total = sum((i.amount - i.amount_paid for i in invoices), start=invoices[0].amount * 0)
-        session.add(Task(kind=kind, client_id=client.client_id, invoice_numbers=[i.number for i in invoices],
-                         reason=f"step {action.step}: {kind} about {total} {invoices[0].currency} overdue",
-                         source_key=key, status="open", due_on=today, created_at=now))
+        session.add(
+            Task(
+                kind=kind,
+                client_id=client.client_id,
+                invoice_numbers=[i.number for i in invoices],
+                reason=f"step {action.step}: {kind} about {total} {invoices[0].currency} overdue",
+                source_key=key,
+                status="open",
+                due_on=today,
+                created_at=now,
+            )
+        )
         report.tasks += 1
         done = True
         if action.channel is Channel.ESCALATE:
@@ -171,10 +276,17 @@ def _record(session: Session, composer: Composer, action: PlannedAction, now: da
         old_state = InvoiceState(invoice.state)
         if can_take(old_state, event):
             invoice.state = next_state(old_state, event, invoice.number).value
-        audit(session, at=now, actor="bot", entity="invoice", entity_id=invoice.number, action=f"step:{action.step}",
-              old={"last_step": old_step, "state": old_state.value},
-              new={"last_step": action.step, "state": invoice.state, "channel": action.channel.value},
-              reason=f"{action.profile} ladder: step {action.step} due on {today.isoformat()}")
+        audit(
+            session,
+            at=now,
+            actor="bot",
+            entity="invoice",
+            entity_id=invoice.number,
+            action=f"step:{action.step}",
+            old={"last_step": old_step, "state": old_state.value},
+            new={"last_step": action.step, "state": invoice.state, "channel": action.channel.value},
+            reason=f"{action.profile} ladder: step {action.step} due on {today.isoformat()}",
+        )
 
 
 def check_promises(factory: sessionmaker[Session], settings: Settings, clock: Clock) -> int:
@@ -186,26 +298,49 @@ def check_promises(factory: sessionmaker[Session], settings: Settings, clock: Cl
         clients = {c.client_id: c for c in session.scalars(select(Client))}
         for invoice in session.scalars(select(Invoice).where(Invoice.state == InvoiceState.PROMISED.value)):
             client = clients.get(invoice.client_id)
-            profile = config.profiles.get(client.profile if client else "", config.profiles[config.default_profile])
+            profile = config.profiles.get(
+                client.profile if client else "", config.profiles[config.default_profile]
+            )
             today = now.astimezone(profile.zone).date()
-            if invoice.promise_date is None or invoice.promise_date + timedelta(
-                    days=profile.promise_grace_days) >= today:
+            if (
+                invoice.promise_date is None
+                or invoice.promise_date + timedelta(days=profile.promise_grace_days) >= today
+            ):
                 continue
-            invoice.state = next_state(InvoiceState.PROMISED, InvoiceEvent.PROMISE_BROKEN, invoice.number).value
+            invoice.state = next_state(
+                InvoiceState.PROMISED, InvoiceEvent.PROMISE_BROKEN, invoice.number
+            ).value
             invoice.paused_until, invoice.updated_at = None, now
-            for promise in session.scalars(select(Promise).where(Promise.invoice_number == invoice.number,
-                                                                 Promise.status == "pending")):
+            for promise in session.scalars(
+                select(Promise).where(Promise.invoice_number == invoice.number, Promise.status == "pending")
+            ):
                 promise.status, promise.resolved_at = "broken", now
-            audit(session, at=now, actor="bot", entity="invoice", entity_id=invoice.number, action="promise_broken",
-                  old={"state": "promised", "promise_date": invoice.promise_date.isoformat()},
-                  new={"state": invoice.state},
-                  reason=f"promised {invoice.promise_date.isoformat()} + {profile.promise_grace_days} days grace, "
-                         "still unpaid: reminders resume at the next step")
+            audit(
+                session,
+                at=now,
+                actor="bot",
+                entity="invoice",
+                entity_id=invoice.number,
+                action="promise_broken",
+                old={"state": "promised", "promise_date": invoice.promise_date.isoformat()},
+                new={"state": invoice.state},
+                reason=f"promised {invoice.promise_date.isoformat()} + {profile.promise_grace_days} days grace, "
+                "still unpaid: reminders resume at the next step",
+            )
             key = f"promise-broken:{invoice.number}:{invoice.promise_date.isoformat()}"
             if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
-                session.add(Task(kind="call", client_id=invoice.client_id, invoice_numbers=[invoice.number],
-                                 reason=f"promise to pay by {invoice.promise_date.isoformat()} broken",
-                                 source_key=key, status="open", due_on=today, created_at=now))
+                session.add(
+                    Task(
+                        kind="call",
+                        client_id=invoice.client_id,
+                        invoice_numbers=[invoice.number],
+                        reason=f"promise to pay by {invoice.promise_date.isoformat()} broken",
+                        source_key=key,
+                        status="open",
+                        due_on=today,
+                        created_at=now,
+                    )
+                )
             broken += 1
     return broken
 
@@ -215,21 +350,39 @@ def check_payment_claims(factory: sessionmaker[Session], settings: Settings, clo
     now = clock.now()
     expired = 0
     with factory() as session, session.begin():
-        for invoice in session.scalars(select(Invoice).where(
-                Invoice.state == InvoiceState.PAYMENT_CLAIMED.value)):
+        for invoice in session.scalars(
+            select(Invoice).where(Invoice.state == InvoiceState.PAYMENT_CLAIMED.value)
+        ):
             if invoice.paused_until is None or invoice.paused_until >= now.date():
                 continue
-            invoice.state = next_state(InvoiceState.PAYMENT_CLAIMED, InvoiceEvent.CLAIM_EXPIRED,
-                                       invoice.number).value
+            invoice.state = next_state(
+                InvoiceState.PAYMENT_CLAIMED, InvoiceEvent.CLAIM_EXPIRED, invoice.number
+            ).value
             invoice.updated_at = now
-            audit(session, at=now, actor="bot", entity="invoice", entity_id=invoice.number, action="claim_expired",
-                  old={"state": "payment_claimed"}, new={"state": invoice.state},
-                  reason=f"claimed paid, but no payment recorded by {invoice.paused_until.isoformat()}")
+            audit(
+                session,
+                at=now,
+                actor="bot",
+                entity="invoice",
+                entity_id=invoice.number,
+                action="claim_expired",
+                old={"state": "payment_claimed"},
+                new={"state": invoice.state},
+                reason=f"claimed paid, but no payment recorded by {invoice.paused_until.isoformat()}",
+            )
             key = f"claim-unverified:{invoice.number}:{invoice.paused_until.isoformat()}"
             if session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key)) is None:
-                session.add(ReviewItem(kind="claim_unverified", status="open", client_id=invoice.client_id,
-                                       invoice_numbers=[invoice.number], intent="already_paid",
-                                       reason="payment claimed but not found in the ledger: check the bank",
-                                       source_key=key, created_at=now))
+                session.add(
+                    ReviewItem(
+                        kind="claim_unverified",
+                        status="open",
+                        client_id=invoice.client_id,
+                        invoice_numbers=[invoice.number],
+                        intent="already_paid",
+                        reason="payment claimed but not found in the ledger: check the bank",
+                        source_key=key,
+                        created_at=now,
+                    )
+                )
             expired += 1
     return expired

@@ -47,12 +47,15 @@ class ImportResult:
     unchanged: int
 
     def summary(self) -> str:
-        return (f"{self.kind}: {self.rows} rows — {self.created} created, {self.updated} updated, "
-                f"{self.unchanged} unchanged")
+        return (
+            f"{self.kind}: {self.rows} rows — {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged"
+        )
 
 
-def _collect(table: CsvTable, parse: Callable[[int, dict[str, str]], Any], key: Callable[[Any], str],
-             key_field: str) -> tuple[list[tuple[int, Any]], list[FieldProblem]]:
+def _collect(
+    table: CsvTable, parse: Callable[[int, dict[str, str]], Any], key: Callable[[Any], str], key_field: str
+) -> tuple[list[tuple[int, Any]], list[FieldProblem]]:
     records: list[tuple[int, Any]] = []
     problems: list[FieldProblem] = []
     seen: dict[str, int] = {}
@@ -70,18 +73,37 @@ def _collect(table: CsvTable, parse: Callable[[int, dict[str, str]], Any], key: 
     return records, problems
 
 
-def _record_run(session: Session, table: CsvTable, kind: str, now: datetime, created: int, updated: int) -> None:
-    session.add(ImportRun(kind=kind, source=table.source, sha256=table.sha256, rows=len(table.rows),
-                          created=created, updated=updated, imported_at=now))
+def _record_run(
+    session: Session, table: CsvTable, kind: str, now: datetime, created: int, updated: int
+) -> None:
+    session.add(
+        ImportRun(
+            kind=kind,
+            source=table.source,
+            sha256=table.sha256,
+            rows=len(table.rows),
+            created=created,
+            updated=updated,
+            imported_at=now,
+        )
+    )
 
 
 # ---------------------------------------------------------------- clients
 
-def import_clients(factory: sessionmaker[Session], path: Path, *, now: datetime, profiles: set[str],
-                   progress: Progress | None = None) -> ImportResult:
+
+def import_clients(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    now: datetime,
+    profiles: set[str],
+    progress: Progress | None = None,
+) -> ImportResult:
     table = read_csv(path, CLIENT_COLUMNS)
-    records, problems = _collect(table, lambda line, v: parse_client_row(line, v, profiles),
-                                 lambda r: r.client_id, "client_id")
+    records, problems = _collect(
+        table, lambda line, v: parse_client_row(line, v, profiles), lambda r: r.client_id, "client_id"
+    )
     if problems:
         raise InputError(table.source, problems)
     created = updated = 0
@@ -101,18 +123,37 @@ def import_clients(factory: sessionmaker[Session], path: Path, *, now: datetime,
 
 
 def _create_client(session: Session, row: ClientRow, now: datetime) -> None:
-    client = Client(client_id=row.client_id, name=row.name, language=row.language, profile=row.profile,
-                    created_at=now, updated_at=now)
-    client.contacts = [Contact(email=e, position=i, status="active", updated_at=now) for i, e in enumerate(row.emails)]
+    client = Client(
+        client_id=row.client_id,
+        name=row.name,
+        language=row.language,
+        profile=row.profile,
+        created_at=now,
+        updated_at=now,
+    )
+    client.contacts = [
+        Contact(email=e, position=i, status="active", updated_at=now) for i, e in enumerate(row.emails)
+    ]
     session.add(client)
-    audit(session, at=now, actor=ACTOR, entity="client", entity_id=row.client_id, action="created",
-          new={"name": row.name, "emails": list(row.emails), "language": row.language, "profile": row.profile},
-          reason="client imported")
+    audit(
+        session,
+        at=now,
+        actor=ACTOR,
+        entity="client",
+        entity_id=row.client_id,
+        action="created",
+        new={"name": row.name, "emails": list(row.emails), "language": row.language, "profile": row.profile},
+        reason="client imported",
+    )
 
 
 def _update_client(session: Session, client: Client, row: ClientRow, now: datetime) -> bool:
-    old = {"name": client.name, "language": client.language, "profile": client.profile,
-           "emails": [c.email for c in client.contacts]}
+    old = {
+        "name": client.name,
+        "language": client.language,
+        "profile": client.profile,
+        "emails": [c.email for c in client.contacts],
+    }
     new = {"name": row.name, "language": row.language, "profile": row.profile, "emails": list(row.emails)}
     if old == new:
         return False
@@ -125,8 +166,17 @@ def _update_client(session: Session, client: Client, row: ClientRow, now: dateti
         contacts.append(contact)
     client.contacts = contacts  # contacts no longer listed are removed (delete-orphan); the audit keeps them
     client.updated_at = now
-    audit(session, at=now, actor=ACTOR, entity="client", entity_id=client.client_id, action="updated",
-          old=old, new=new, reason="client row changed in import")
+    audit(
+        session,
+        at=now,
+        actor=ACTOR,
+        entity="client",
+        entity_id=client.client_id,
+        action="updated",
+        old=old,
+        new=new,
+        reason="client row changed in import",
+    )
     return True
 
 
@@ -135,24 +185,35 @@ def _update_client(session: Session, client: Client, row: ClientRow, now: dateti
 _INVOICE_FIELDS = ("client_id", "issue_date", "due_date", "amount", "currency", "amount_paid")
 
 
-def import_invoices(factory: sessionmaker[Session], path: Path, *, now: datetime,
-                    progress: Progress | None = None) -> ImportResult:
+def import_invoices(
+    factory: sessionmaker[Session], path: Path, *, now: datetime, progress: Progress | None = None
+) -> ImportResult:
     table = read_csv(path, INVOICE_COLUMNS)
     records, problems = _collect(table, parse_invoice_row, lambda r: r.number, "invoice_number")
     with factory() as session, session.begin():
         known_clients = set(session.scalars(select(Client.client_id)))
         for line, row in records:
             if row.client_id not in known_clients:
-                problems.append(FieldProblem(line, "client_id", "unknown client; import clients first",
-                                             row.client_id))
+                problems.append(
+                    FieldProblem(line, "client_id", "unknown client; import clients first", row.client_id)
+                )
         if problems:
             problems.sort(key=lambda p: p.line)
             raise InputError(table.source, problems)
         existing = {
             r.number: r
-            for r in session.execute(select(Invoice.number, Invoice.client_id, Invoice.issue_date,
-                                            Invoice.due_date, Invoice.amount, Invoice.currency,
-                                            Invoice.amount_paid, Invoice.state))
+            for r in session.execute(
+                select(
+                    Invoice.number,
+                    Invoice.client_id,
+                    Invoice.issue_date,
+                    Invoice.due_date,
+                    Invoice.amount,
+                    Invoice.currency,
+                    Invoice.amount_paid,
+                    Invoice.state,
+                )
+            )
         }
         to_create: list[dict[str, Any]] = []
         audits: list[dict[str, Any]] = []
@@ -161,14 +222,26 @@ def import_invoices(factory: sessionmaker[Session], path: Path, *, now: datetime
             current = existing.get(row.number)
             if current is None:
                 state = InvoiceState.PAID if row.amount_paid >= row.amount else InvoiceState.OPEN
-                to_create.append(_invoice_values(row) | {"state": state.value, "cycle": 0,
-                                                         "created_at": now, "updated_at": now})
-                audits.append(_audit_row(now, row.number, "created", None,
-                                         {k: jsonable(v) for k, v in _invoice_values(row).items()},
-                                         "invoice imported"))
+                to_create.append(
+                    _invoice_values(row)
+                    | {"state": state.value, "cycle": 0, "created_at": now, "updated_at": now}
+                )
+                audits.append(
+                    _audit_row(
+                        now,
+                        row.number,
+                        "created",
+                        None,
+                        {k: jsonable(v) for k, v in _invoice_values(row).items()},
+                        "invoice imported",
+                    )
+                )
             else:
-                changed = {f: (getattr(current, f), getattr(row, f)) for f in _INVOICE_FIELDS
-                           if getattr(current, f) != getattr(row, f)}
+                changed = {
+                    f: (getattr(current, f), getattr(row, f))
+                    for f in _INVOICE_FIELDS
+                    if getattr(current, f) != getattr(row, f)
+                }
                 if changed:
                     updated += 1
                     _update_invoice(session, row, current.state, changed, now, line, problems)
@@ -188,75 +261,140 @@ def import_invoices(factory: sessionmaker[Session], path: Path, *, now: datetime
 
 
 def _invoice_values(row: InvoiceRow) -> dict[str, Any]:
-    return {"number": row.number, "normalised_number": normalise_invoice_number(row.number),
-            "client_id": row.client_id, "issue_date": row.issue_date, "due_date": row.due_date,
-            "amount": row.amount, "currency": row.currency, "amount_paid": row.amount_paid}
+    return {
+        "number": row.number,
+        "normalised_number": normalise_invoice_number(row.number),
+        "client_id": row.client_id,
+        "issue_date": row.issue_date,
+        "due_date": row.due_date,
+        "amount": row.amount,
+        "currency": row.currency,
+        "amount_paid": row.amount_paid,
+    }
 
 
-def _audit_row(now: datetime, number: str, action: str, old: dict[str, Any] | None, new: dict[str, Any] | None,
-               reason: str) -> dict[str, Any]:
-    return {"at": now, "actor": ACTOR, "entity": "invoice", "entity_id": number, "action": action,
-            "old": old, "new": new, "reason": reason, "evidence": None}
+def _audit_row(
+    now: datetime,
+    number: str,
+    action: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any] | None,
+    reason: str,
+) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor": ACTOR,
+        "entity": "invoice",
+        "entity_id": number,
+        "action": action,
+        "old": old,
+        "new": new,
+        "reason": reason,
+        "evidence": None,
+    }
 
 
-def _update_invoice(session: Session, row: InvoiceRow, state_value: str, changed: dict[str, tuple[Any, Any]],
-                    now: datetime, line: int, problems: list[FieldProblem]) -> None:
+def _update_invoice(
+    session: Session,
+    row: InvoiceRow,
+    state_value: str,
+    changed: dict[str, tuple[Any, Any]],
+    now: datetime,
+    line: int,
+    problems: list[FieldProblem],
+) -> None:
     state = InvoiceState(state_value)
     values: dict[str, Any] = {f: new for f, (_old, new) in changed.items()} | {"updated_at": now}
     if "amount_paid" in changed or "amount" in changed:
         if row.amount_paid >= row.amount and state is not InvoiceState.PAID:
             if not can_take(state, InvoiceEvent.PAYMENT_RECORDED):
-                problems.append(FieldProblem(line, "amount_paid", f"invoice is {state.value}; cannot mark it paid",
-                                             str(row.amount_paid)))
+                problems.append(
+                    FieldProblem(
+                        line,
+                        "amount_paid",
+                        f"invoice is {state.value}; cannot mark it paid",
+                        str(row.amount_paid),
+                    )
+                )
                 return
             values["state"] = next_state(state, InvoiceEvent.PAYMENT_RECORDED, row.number).value
         elif row.amount_paid < row.amount and state is InvoiceState.PAID:
             values["state"] = InvoiceState.OPEN.value  # the ledger says money is due again (reversed payment)
     session.execute(update(Invoice).where(Invoice.number == row.number).values(**values))
-    session.add(AuditEntry(**_audit_row(
-        now, row.number, "updated",
-        {f: jsonable(o) for f, (o, _n) in changed.items()} | {"state": state.value},
-        {f: jsonable(n) for f, (_o, n) in changed.items()} | {"state": values.get("state", state.value)},
-        "invoice row changed in import")))
+    session.add(
+        AuditEntry(
+            **_audit_row(
+                now,
+                row.number,
+                "updated",
+                {f: jsonable(o) for f, (o, _n) in changed.items()} | {"state": state.value},
+                {f: jsonable(n) for f, (_o, n) in changed.items()}
+                | {"state": values.get("state", state.value)},
+                "invoice row changed in import",
+            )
+        )
+    )
 
 
 def _chunks(items: list[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 # ---------------------------------------------------------------- payments
 
-def import_payments(factory: sessionmaker[Session], path: Path, *, now: datetime,
-                    progress: Progress | None = None) -> ImportResult:
+
+def import_payments(
+    factory: sessionmaker[Session], path: Path, *, now: datetime, progress: Progress | None = None
+) -> ImportResult:
     table = read_csv(path, PAYMENT_COLUMNS)
     records, problems = _collect(
-        table, parse_payment_row,
-        lambda r: f"{r.invoice_number}|{r.amount}|{r.paid_on}|{r.reference}", "reference")
+        table,
+        parse_payment_row,
+        lambda r: f"{r.invoice_number}|{r.amount}|{r.paid_on}|{r.reference}",
+        "reference",
+    )
     created = 0
     with factory() as session, session.begin():
         numbers = {row.invoice_number for _line, row in records}
         invoices = {inv.number: inv for inv in _load_invoices(session, numbers)}
-        existing = {(p.invoice_number, p.amount, p.paid_on, p.reference)
-                    for p in session.scalars(select(Payment).where(Payment.invoice_number.in_(numbers)))} \
-            if len(numbers) < 30000 else {(p.invoice_number, p.amount, p.paid_on, p.reference)
-                                           for p in session.scalars(select(Payment))}
+        existing = (
+            {
+                (p.invoice_number, p.amount, p.paid_on, p.reference)
+                for p in session.scalars(select(Payment).where(Payment.invoice_number.in_(numbers)))
+            }
+            if len(numbers) < 30000
+            else {
+                (p.invoice_number, p.amount, p.paid_on, p.reference) for p in session.scalars(select(Payment))
+            }
+        )
         new_rows: list[tuple[int, PaymentRow]] = []
         for line, row in records:
             if row.invoice_number not in invoices:
-                problems.append(FieldProblem(line, "invoice_number", "unknown invoice; import invoices first",
-                                             row.invoice_number))
+                problems.append(
+                    FieldProblem(
+                        line, "invoice_number", "unknown invoice; import invoices first", row.invoice_number
+                    )
+                )
             elif (row.invoice_number, row.amount, row.paid_on, row.reference) not in existing:
                 new_rows.append((line, row))
         balances = {n: inv.amount - inv.amount_paid for n, inv in invoices.items()}
         for line, row in new_rows:
             inv = invoices[row.invoice_number]
             if InvoiceState(inv.state) is InvoiceState.CANCELLED:
-                problems.append(FieldProblem(line, "invoice_number", "invoice is cancelled", row.invoice_number))
+                problems.append(
+                    FieldProblem(line, "invoice_number", "invoice is cancelled", row.invoice_number)
+                )
             elif row.amount > balances[row.invoice_number]:
-                problems.append(FieldProblem(
-                    line, "amount", f"more than the balance due ({balances[row.invoice_number]}); "
-                    "record overpayments by hand", str(row.amount)))
+                problems.append(
+                    FieldProblem(
+                        line,
+                        "amount",
+                        f"more than the balance due ({balances[row.invoice_number]}); "
+                        "record overpayments by hand",
+                        str(row.amount),
+                    )
+                )
             balances[row.invoice_number] -= row.amount
         if problems:
             problems.sort(key=lambda p: p.line)
@@ -274,34 +412,61 @@ def _load_invoices(session: Session, numbers: set[str]) -> list[Invoice]:
     out: list[Invoice] = []
     ordered = sorted(numbers)
     for start in range(0, len(ordered), 900):  # stay under SQLite's bound-parameter limit
-        out.extend(session.scalars(select(Invoice).where(Invoice.number.in_(ordered[start:start + 900]))))
+        out.extend(session.scalars(select(Invoice).where(Invoice.number.in_(ordered[start : start + 900]))))
     return out
 
 
 def _apply_payment(session: Session, invoice: Invoice, row: PaymentRow, now: datetime) -> None:
-    session.add(Payment(invoice_number=invoice.number, amount=row.amount, paid_on=row.paid_on,
-                        reference=row.reference, recorded_at=now))
-    record_payment(session, invoice, row.amount, now=now, actor=ACTOR,
-                   reason=f"payment {row.reference or 'without reference'} of {row.paid_on.isoformat()}")
+    session.add(
+        Payment(
+            invoice_number=invoice.number,
+            amount=row.amount,
+            paid_on=row.paid_on,
+            reference=row.reference,
+            recorded_at=now,
+        )
+    )
+    record_payment(
+        session,
+        invoice,
+        row.amount,
+        now=now,
+        actor=ACTOR,
+        reason=f"payment {row.reference or 'without reference'} of {row.paid_on.isoformat()}",
+    )
 
 
-def record_payment(session: Session, invoice: Invoice, amount: Decimal, *, now: datetime, actor: str,
-                   reason: str) -> None:
+def record_payment(
+    session: Session, invoice: Invoice, amount: Decimal, *, now: datetime, actor: str, reason: str
+) -> None:
     """Add a payment to an invoice's balance and move its state (paid in full, or partial)."""
     old_state = InvoiceState(invoice.state)
     old_paid = invoice.amount_paid
     invoice.amount_paid = old_paid + amount
-    event = InvoiceEvent.PAYMENT_RECORDED if invoice.amount_paid >= invoice.amount else InvoiceEvent.PARTIAL_PAYMENT
+    event = (
+        InvoiceEvent.PAYMENT_RECORDED
+        if invoice.amount_paid >= invoice.amount
+        else InvoiceEvent.PARTIAL_PAYMENT
+    )
     new_state = next_state(old_state, event, invoice.number)
     invoice.state = new_state.value
     if new_state is InvoiceState.PAID:
         invoice.paused_until = None
-        for promise in session.scalars(select(Promise).where(Promise.invoice_number == invoice.number,
-                                                             Promise.status == "pending")):
+        for promise in session.scalars(
+            select(Promise).where(Promise.invoice_number == invoice.number, Promise.status == "pending")
+        ):
             # Still pending means the broken-promise check has not fired: the debtor kept their word.
             promise.status = "kept"
             promise.resolved_at = now
     invoice.updated_at = now
-    audit(session, at=now, actor=actor, entity="invoice", entity_id=invoice.number, action=event.value,
-          old={"state": old_state.value, "amount_paid": str(old_paid)},
-          new={"state": new_state.value, "amount_paid": str(invoice.amount_paid)}, reason=reason)
+    audit(
+        session,
+        at=now,
+        actor=actor,
+        entity="invoice",
+        entity_id=invoice.number,
+        action=event.value,
+        old={"state": old_state.value, "amount_paid": str(old_paid)},
+        new={"state": new_state.value, "amount_paid": str(invoice.amount_paid)},
+        reason=reason,
+    )

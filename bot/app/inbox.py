@@ -43,7 +43,17 @@ log = logging.getLogger(__name__)
 FOLDER_PROCESSED = "relance/processed"
 FOLDER_REVIEW = "relance/review"
 FOLDER_QUARANTINE = "relance/quarantine"
-REMITTANCE_WORDS = ("virement", "remittance", "avis", "payment", "paiement", "transfer", "releve", "ticket", "cb")
+REMITTANCE_WORDS = (
+    "virement",
+    "remittance",
+    "avis",
+    "payment",
+    "paiement",
+    "transfer",
+    "releve",
+    "ticket",
+    "cb",
+)
 
 
 @dataclass
@@ -55,8 +65,13 @@ class InboxReport:
     intents: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"processed": self.processed, "review": self.review, "quarantined": self.quarantined,
-                "duplicates": self.duplicates, "intents": dict(self.intents)}
+        return {
+            "processed": self.processed,
+            "review": self.review,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "intents": dict(self.intents),
+        }
 
 
 def classify_parsed(parsed: ParsedMessage) -> Classification:
@@ -64,20 +79,32 @@ def classify_parsed(parsed: ParsedMessage) -> Classification:
     from bot.domain.classifier import classify
 
     return classify(
-        parsed.reply_text, subject=parsed.subject, language_hint=parsed.language, sent_at=parsed.date,
-        auto_reply=parsed.auto_reply, bounce=parsed.bounce is not None,
+        parsed.reply_text,
+        subject=parsed.subject,
+        language_hint=parsed.language,
+        sent_at=parsed.date,
+        auto_reply=parsed.auto_reply,
+        bounce=parsed.bounce is not None,
         has_remittance_attachment=has_remittance(parsed),
     )
 
 
 def has_remittance(parsed: ParsedMessage) -> bool:
-    return any(a.content_type.endswith("pdf") and any(w in a.filename.lower() for w in REMITTANCE_WORDS)
-               for a in parsed.attachments)
+    return any(
+        a.content_type.endswith("pdf") and any(w in a.filename.lower() for w in REMITTANCE_WORDS)
+        for a in parsed.attachments
+    )
 
 
 class InboxProcessor:
-    def __init__(self, factory: sessionmaker[Session], settings: Settings, clock: Clock, renderer: Renderer,
-                 parse: Callable[[bytes], ParsedMessage] | None = None) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        clock: Clock,
+        renderer: Renderer,
+        parse: Callable[[bytes], ParsedMessage] | None = None,
+    ) -> None:
         from bot.adapters.parse import parse_message
 
         self.factory = factory
@@ -119,9 +146,13 @@ class InboxProcessor:
 
     def _process(self, mail: InboundMail, report: InboxReport) -> str | None:
         with self.factory() as session, session.begin():
-            seen = session.scalar(select(InboundMessage.id).where(
-                InboundMessage.mailbox == mail.mailbox, InboundMessage.uidvalidity == mail.uidvalidity,
-                InboundMessage.uid == mail.uid))
+            seen = session.scalar(
+                select(InboundMessage.id).where(
+                    InboundMessage.mailbox == mail.mailbox,
+                    InboundMessage.uidvalidity == mail.uidvalidity,
+                    InboundMessage.uid == mail.uid,
+                )
+            )
             if seen is not None:
                 self._checkpoint(session, mail)
                 report.duplicates += 1
@@ -135,11 +166,22 @@ class InboxProcessor:
         now = self.clock.now()
         with self.factory() as session, session.begin():
             row = InboundMessage(
-                mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
-                raw=mail.raw, status="processed", sender=parsed.sender, subject=parsed.subject[:2000],
-                received_at=parsed.date or now, processed_at=now)
-            if parsed.message_id and session.scalar(select(InboundMessage.id).where(
-                    InboundMessage.message_id == parsed.message_id, InboundMessage.status != "duplicate")):
+                mailbox=mail.mailbox,
+                uidvalidity=mail.uidvalidity,
+                uid=mail.uid,
+                message_id=parsed.message_id,
+                raw=mail.raw,
+                status="processed",
+                sender=parsed.sender,
+                subject=parsed.subject[:2000],
+                received_at=parsed.date or now,
+                processed_at=now,
+            )
+            if parsed.message_id and session.scalar(
+                select(InboundMessage.id).where(
+                    InboundMessage.message_id == parsed.message_id, InboundMessage.status != "duplicate"
+                )
+            ):
                 row.status = "duplicate"
                 session.add(row)
                 self._checkpoint(session, mail)
@@ -155,8 +197,11 @@ class InboxProcessor:
         cp = session.get(MailboxCheckpoint, mail.mailbox)
         now = self.clock.now()
         if cp is None:
-            session.add(MailboxCheckpoint(mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, last_uid=mail.uid,
-                                          updated_at=now))
+            session.add(
+                MailboxCheckpoint(
+                    mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, last_uid=mail.uid, updated_at=now
+                )
+            )
         elif cp.uidvalidity != mail.uidvalidity:
             cp.uidvalidity, cp.last_uid, cp.updated_at = mail.uidvalidity, mail.uid, now
         elif mail.uid > cp.last_uid:
@@ -165,35 +210,67 @@ class InboxProcessor:
     def _quarantine(self, mail: InboundMail, error: str, message_id: str | None) -> None:
         now = self.clock.now()
         with self.factory() as session, session.begin():
-            existing = session.scalar(select(InboundMessage).where(
-                InboundMessage.mailbox == mail.mailbox, InboundMessage.uidvalidity == mail.uidvalidity,
-                InboundMessage.uid == mail.uid))
+            existing = session.scalar(
+                select(InboundMessage).where(
+                    InboundMessage.mailbox == mail.mailbox,
+                    InboundMessage.uidvalidity == mail.uidvalidity,
+                    InboundMessage.uid == mail.uid,
+                )
+            )
             if existing is None:
-                existing = InboundMessage(mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid,
-                                          message_id=message_id, raw=mail.raw, status="quarantined",
-                                          error=error[:2000], received_at=now, processed_at=now)
+                existing = InboundMessage(
+                    mailbox=mail.mailbox,
+                    uidvalidity=mail.uidvalidity,
+                    uid=mail.uid,
+                    message_id=message_id,
+                    raw=mail.raw,
+                    status="quarantined",
+                    error=error[:2000],
+                    received_at=now,
+                    processed_at=now,
+                )
                 session.add(existing)
                 session.flush()
-                session.add(ReviewItem(kind="quarantine", status="open", inbound_id=existing.id,
-                                       reason=f"unreadable message: {error[:300]}", created_at=now))
+                session.add(
+                    ReviewItem(
+                        kind="quarantine",
+                        status="open",
+                        inbound_id=existing.id,
+                        reason=f"unreadable message: {error[:300]}",
+                        created_at=now,
+                    )
+                )
             self._checkpoint(session, mail)
 
     # ------------------------------------------------------------- one message
 
-    def _handle(self, session: Session, row: InboundMessage, parsed: ParsedMessage, report: InboxReport) -> str:
+    def _handle(
+        self, session: Session, row: InboundMessage, parsed: ParsedMessage, report: InboxReport
+    ) -> str:
         classification = classify_parsed(parsed)
         match = match_reply(session, parsed, classification)
         row.client_id = match.client_id
         evidence = [e.as_dict() for e in classification.evidence] + [
-            {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons]
-        session.add(ClassificationRecord(
-            inbound_id=row.id, intent=classification.intent.value,
-            secondary_intents=[i.value for i in classification.secondary_intents],
-            needs_human=classification.needs_human, confidence=classification.confidence,
-            language=classification.language, promised_date=classification.promised_date,
-            paid_date=classification.paid_date, amount=classification.amount,
-            invoice_numbers=list(match.invoice_numbers), evidence=evidence, match_reasons=list(match.reasons),
-            reply_text=parsed.reply_text[:20000], created_at=self.clock.now()))
+            {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons
+        ]
+        session.add(
+            ClassificationRecord(
+                inbound_id=row.id,
+                intent=classification.intent.value,
+                secondary_intents=[i.value for i in classification.secondary_intents],
+                needs_human=classification.needs_human,
+                confidence=classification.confidence,
+                language=classification.language,
+                promised_date=classification.promised_date,
+                paid_date=classification.paid_date,
+                amount=classification.amount,
+                invoice_numbers=list(match.invoice_numbers),
+                evidence=evidence,
+                match_reasons=list(match.reasons),
+                reply_text=parsed.reply_text[:20000],
+                created_at=self.clock.now(),
+            )
+        )
         report.intents[classification.intent.value] += 1
         intent = classification.intent
         if intent is Intent.BOUNCE and parsed.bounce is not None:
@@ -203,17 +280,32 @@ class InboxProcessor:
             report.processed += 1
             return FOLDER_PROCESSED
         decision = decide(classification, match, self.settings.confidence_threshold)
-        safe_stop = (intent is Intent.DISPUTE and match.client_id is not None and bool(match.invoice_numbers)
-                     and match.sender_trust is not SenderTrust.UNKNOWN and not decision_blocks_thread(match))
+        safe_stop = (
+            intent is Intent.DISPUTE
+            and match.client_id is not None
+            and bool(match.invoice_numbers)
+            and match.sender_trust is not SenderTrust.UNKNOWN
+            and not decision_blocks_thread(match)
+        )
         if decision.automatic or safe_stop:
             apply_decision(
-                session, settings=self.settings, clock=self.clock, renderer=self.renderer,
-                client_id=match.client_id, invoice_numbers=list(match.invoice_numbers), intent=intent,
-                promised_date=classification.promised_date, paid_date=classification.paid_date,
-                amount=classification.amount, actor="bot", inbound_id=row.id,
+                session,
+                settings=self.settings,
+                clock=self.clock,
+                renderer=self.renderer,
+                client_id=match.client_id,
+                invoice_numbers=list(match.invoice_numbers),
+                intent=intent,
+                promised_date=classification.promised_date,
+                paid_date=classification.paid_date,
+                amount=classification.amount,
+                actor="bot",
+                inbound_id=row.id,
                 reason=f"reply {parsed.message_id or row.id} read as {intent.value} "
-                       f"({classification.confidence:.2f})",
-                evidence=evidence, has_remittance=has_remittance(parsed))
+                f"({classification.confidence:.2f})",
+                evidence=evidence,
+                has_remittance=has_remittance(parsed),
+            )
             if decision.automatic:
                 report.processed += 1
                 return FOLDER_PROCESSED
@@ -224,50 +316,101 @@ class InboxProcessor:
         report.review += 1
         return FOLDER_REVIEW
 
-    def _review(self, session: Session, row: InboundMessage, classification: Classification, match: Match,
-                decision: Decision) -> None:
+    def _review(
+        self,
+        session: Session,
+        row: InboundMessage,
+        classification: Classification,
+        match: Match,
+        decision: Decision,
+    ) -> None:
         row.status = "review"
         kind = "unmatched" if match.client_id is None else "reply"
-        session.add(ReviewItem(
-            kind=kind, status="open", inbound_id=row.id, client_id=match.client_id,
-            invoice_numbers=list(match.invoice_numbers), intent=classification.intent.value,
-            confidence=classification.confidence, amount=classification.amount,
-            reason="; ".join(decision.reasons) or "needs a person", source_key=f"reply:{row.id}",
-            created_at=self.clock.now()))
+        session.add(
+            ReviewItem(
+                kind=kind,
+                status="open",
+                inbound_id=row.id,
+                client_id=match.client_id,
+                invoice_numbers=list(match.invoice_numbers),
+                intent=classification.intent.value,
+                confidence=classification.confidence,
+                amount=classification.amount,
+                reason="; ".join(decision.reasons) or "needs a person",
+                source_key=f"reply:{row.id}",
+                created_at=self.clock.now(),
+            )
+        )
 
-    def _bounce(self, session: Session, row: InboundMessage, parsed: ParsedMessage, match: Match,
-                report: InboxReport) -> str:
+    def _bounce(
+        self, session: Session, row: InboundMessage, parsed: ParsedMessage, match: Match, report: InboxReport
+    ) -> str:
         bounce = parsed.bounce
         assert bounce is not None
         now = self.clock.now()
         recipient = (bounce.recipient or "").lower()
-        contacts = list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
+        contacts = (
+            list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
+        )
         if not contacts and match.client_id:
-            contacts = [c for c in session.scalars(select(Contact).where(Contact.client_id == match.client_id))
-                        if c.status == "active"][:1] if not recipient else []
+            contacts = (
+                [
+                    c
+                    for c in session.scalars(select(Contact).where(Contact.client_id == match.client_id))
+                    if c.status == "active"
+                ][:1]
+                if not recipient
+                else []
+            )
         if not bounce.is_permanent:
             report.processed += 1
             return FOLDER_PROCESSED  # a delay warning: the server is still trying; nothing to change yet
         if not contacts:
             row.status = "review"
-            session.add(ReviewItem(kind="unmatched", status="open", inbound_id=row.id, client_id=match.client_id,
-                                   invoice_numbers=list(match.invoice_numbers), intent=Intent.BOUNCE.value,
-                                   reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
-                                   source_key=f"reply:{row.id}", created_at=now))
+            session.add(
+                ReviewItem(
+                    kind="unmatched",
+                    status="open",
+                    inbound_id=row.id,
+                    client_id=match.client_id,
+                    invoice_numbers=list(match.invoice_numbers),
+                    intent=Intent.BOUNCE.value,
+                    reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
+                    source_key=f"reply:{row.id}",
+                    created_at=now,
+                )
+            )
             report.review += 1
             return FOLDER_REVIEW
         for contact in contacts:
             if contact.status == "active":
                 contact.status, contact.updated_at = "bouncing", now
                 contact.status_reason = f"{bounce.status or ''} {bounce.diagnostic or ''}".strip()[:500]
-                audit(session, at=now, actor="bot", entity="contact", entity_id=contact.email, action="bouncing",
-                      old={"status": "active"}, new={"status": "bouncing", "bounce_status": bounce.status},
-                      reason=f"delivery failure notice {parsed.message_id or row.id}")
+                audit(
+                    session,
+                    at=now,
+                    actor="bot",
+                    entity="contact",
+                    entity_id=contact.email,
+                    action="bouncing",
+                    old={"status": "active"},
+                    new={"status": "bouncing", "bounce_status": bounce.status},
+                    reason=f"delivery failure notice {parsed.message_id or row.id}",
+                )
             key = f"bounce:{contact.email}:{bounce.status}"
             if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
-                session.add(Task(kind="call", client_id=contact.client_id, invoice_numbers=list(match.invoice_numbers),
-                                 reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
-                                 source_key=key, status="open", due_on=now.date(), created_at=now))
+                session.add(
+                    Task(
+                        kind="call",
+                        client_id=contact.client_id,
+                        invoice_numbers=list(match.invoice_numbers),
+                        reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
+                        source_key=key,
+                        status="open",
+                        due_on=now.date(),
+                        created_at=now,
+                    )
+                )
         report.processed += 1
         return FOLDER_PROCESSED
 
@@ -280,10 +423,17 @@ class InboxProcessor:
         old = client.paused_until
         client.paused_until = parsed.return_date
         client.updated_at = self.clock.now()
-        audit(session, at=self.clock.now(), actor="bot", entity="client", entity_id=client.client_id,
-              action="paused", old={"paused_until": old.isoformat() if old else None},
-              new={"paused_until": parsed.return_date.isoformat()},
-              reason=f"out-of-office notice: back on {parsed.return_date.isoformat()}")
+        audit(
+            session,
+            at=self.clock.now(),
+            actor="bot",
+            entity="client",
+            entity_id=client.client_id,
+            action="paused",
+            old={"paused_until": old.isoformat() if old else None},
+            new={"paused_until": parsed.return_date.isoformat()},
+            reason=f"out-of-office notice: back on {parsed.return_date.isoformat()}",
+        )
 
 
 def decision_blocks_thread(match: Match) -> bool:

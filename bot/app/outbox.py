@@ -44,34 +44,66 @@ class DeliveryReport:
         return self
 
 
-def add_to_outbox(session: Session, *, key: str, mail: OutgoingMail, kind: str, client_id: str,
-                  invoice_numbers: Sequence[str], step: str | None, template: str, language: str, subject: str,
-                  now: datetime, deadline: timedelta, not_before: datetime | None = None) -> OutboxMessage | None:
+def add_to_outbox(
+    session: Session,
+    *,
+    key: str,
+    mail: OutgoingMail,
+    kind: str,
+    client_id: str,
+    invoice_numbers: Sequence[str],
+    step: str | None,
+    template: str,
+    language: str,
+    subject: str,
+    now: datetime,
+    deadline: timedelta,
+    not_before: datetime | None = None,
+) -> OutboxMessage | None:
     """Record a message to send; returns None when the key is already there (never twice)."""
     if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
         return None
     row = OutboxMessage(
-        idempotency_key=key, message_id=mail.message_id, kind=kind, client_id=client_id,
-        invoice_numbers=list(invoice_numbers), step=step, template=template, language=language,
-        recipients=list(mail.recipients), subject=subject, raw=mail.data, status="pending", attempts=0,
-        next_attempt_at=not_before or now, deadline_at=(not_before or now) + deadline, created_at=now,
+        idempotency_key=key,
+        message_id=mail.message_id,
+        kind=kind,
+        client_id=client_id,
+        invoice_numbers=list(invoice_numbers),
+        step=step,
+        template=template,
+        language=language,
+        recipients=list(mail.recipients),
+        subject=subject,
+        raw=mail.data,
+        status="pending",
+        attempts=0,
+        next_attempt_at=not_before or now,
+        deadline_at=(not_before or now) + deadline,
+        created_at=now,
     )
     session.add(row)
     return row
 
 
-def _claim(factory: sessionmaker[Session], clock: Clock, worker: str, limit: int,
-           lease: timedelta) -> tuple[list[OutboxMessage], list[str]]:
+def _claim(
+    factory: sessionmaker[Session], clock: Clock, worker: str, limit: int, lease: timedelta
+) -> tuple[list[OutboxMessage], list[str]]:
     """Take up to ``limit`` due rows for this worker. Stale claims (a worker that died) are taken over."""
     now = clock.now()
     stale_before = now - lease
     with factory() as session, session.begin():
-        due = select(OutboxMessage).where(
-            or_(
-                (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
-                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
+        due = (
+            select(OutboxMessage)
+            .where(
+                or_(
+                    (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
+                )
             )
-        ).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
         rows = list(session.scalars(due))
         claimed: list[OutboxMessage] = []
         takeovers: list[str] = []
@@ -80,9 +112,13 @@ def _claim(factory: sessionmaker[Session], clock: Clock, worker: str, limit: int
             # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
             result = session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.status == row.status,
-                       OutboxMessage.claimed_at.is_(row.claimed_at) if row.claimed_at is None
-                       else OutboxMessage.claimed_at == row.claimed_at)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == row.status,
+                    OutboxMessage.claimed_at.is_(row.claimed_at)
+                    if row.claimed_at is None
+                    else OutboxMessage.claimed_at == row.claimed_at,
+                )
                 .values(status="sending", claimed_by=worker, claimed_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -90,8 +126,11 @@ def _claim(factory: sessionmaker[Session], clock: Clock, worker: str, limit: int
                 claimed.append(row)
                 if was[0] == "sending":
                     takeovers.append(row.message_id)
-                    log.warning("possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
-                                row.message_id, was[1])
+                    log.warning(
+                        "possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
+                        row.message_id,
+                        was[1],
+                    )
     return claimed, takeovers
 
 
@@ -108,19 +147,40 @@ async def _send_one(sender: MailSender, row: OutboxMessage, envelope_from: str) 
         return exc
 
 
-def _record(factory: sessionmaker[Session], clock: Clock, results: list[tuple[OutboxMessage, Exception | None]],
-            report: DeliveryReport) -> None:
+def _record(
+    factory: sessionmaker[Session],
+    clock: Clock,
+    results: list[tuple[OutboxMessage, Exception | None]],
+    report: DeliveryReport,
+) -> None:
     now = clock.now()
     with factory() as session, session.begin():
         for row, error in results:
             if error is None:
-                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    status="sent", sent_at=now, attempts=row.attempts + 1, claimed_by=None, last_error=None))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id)
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        attempts=row.attempts + 1,
+                        claimed_by=None,
+                        last_error=None,
+                    )
+                )
                 report.sent += 1
             elif isinstance(error, TemporaryError) and now + _backoff(row.attempts + 1) < row.deadline_at:
-                session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                    status="pending", attempts=row.attempts + 1, next_attempt_at=now + _backoff(row.attempts + 1),
-                    claimed_by=None, last_error=str(error)[:500]))
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id)
+                    .values(
+                        status="pending",
+                        attempts=row.attempts + 1,
+                        next_attempt_at=now + _backoff(row.attempts + 1),
+                        claimed_by=None,
+                        last_error=str(error)[:500],
+                    )
+                )
                 report.retried += 1
             else:
                 _fail(session, row, error, now)
@@ -129,30 +189,60 @@ def _record(factory: sessionmaker[Session], clock: Clock, results: list[tuple[Ou
 
 def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime) -> None:
     permanent = isinstance(error, PermanentError)
-    session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-        status="failed", attempts=row.attempts + 1, claimed_by=None, last_error=str(error)[:500]))
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id)
+        .values(status="failed", attempts=row.attempts + 1, claimed_by=None, last_error=str(error)[:500])
+    )
     if permanent:
-        for contact in session.scalars(select(Contact).where(Contact.client_id == row.client_id,
-                                                             Contact.email.in_(row.recipients))):
+        for contact in session.scalars(
+            select(Contact).where(Contact.client_id == row.client_id, Contact.email.in_(row.recipients))
+        ):
             if contact.status == "active":
                 contact.status = "bouncing"
                 contact.status_reason = f"SMTP refused {row.message_id}: {str(error)[:200]}"
                 contact.updated_at = now
-                audit(session, at=now, actor="bot", entity="contact", entity_id=contact.email, action="bouncing",
-                      old={"status": "active"}, new={"status": "bouncing"},
-                      reason=f"permanent SMTP failure sending {row.template}: {str(error)[:200]}")
+                audit(
+                    session,
+                    at=now,
+                    actor="bot",
+                    entity="contact",
+                    entity_id=contact.email,
+                    action="bouncing",
+                    old={"status": "active"},
+                    new={"status": "bouncing"},
+                    reason=f"permanent SMTP failure sending {row.template}: {str(error)[:200]}",
+                )
     why = "refused by the mail server" if permanent else "could not be delivered before the deadline"
     key = f"send-failed:{row.message_id}"
     if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
-        session.add(Task(kind="call", client_id=row.client_id, invoice_numbers=list(row.invoice_numbers),
-                         reason=f"{row.template} e-mail {why}: {str(error)[:200]}", source_key=key, status="open",
-                         due_on=now.date(), created_at=now))
+        session.add(
+            Task(
+                kind="call",
+                client_id=row.client_id,
+                invoice_numbers=list(row.invoice_numbers),
+                reason=f"{row.template} e-mail {why}: {str(error)[:200]}",
+                source_key=key,
+                status="open",
+                due_on=now.date(),
+                created_at=now,
+            )
+        )
     log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
 
 
-async def deliver_due(factory: sessionmaker[Session], senders: Callable[[], MailSender], clock: Clock, *,
-                      envelope_from: str, worker: str = "worker", batch: int = 100, concurrency: int = 1,
-                      lease: timedelta = timedelta(minutes=10), stop: asyncio.Event | None = None) -> DeliveryReport:
+async def deliver_due(
+    factory: sessionmaker[Session],
+    senders: Callable[[], MailSender],
+    clock: Clock,
+    *,
+    envelope_from: str,
+    worker: str = "worker",
+    batch: int = 100,
+    concurrency: int = 1,
+    lease: timedelta = timedelta(minutes=10),
+    stop: asyncio.Event | None = None,
+) -> DeliveryReport:
     """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts."""
     report = DeliveryReport()
     pool = [senders() for _ in range(max(1, concurrency))]
@@ -167,8 +257,11 @@ async def deliver_due(factory: sessionmaker[Session], senders: Callable[[], Mail
                 queue.put_nowait(row)
             results: list[tuple[OutboxMessage, Exception | None]] = []
 
-            async def work(sender: MailSender, results: list[tuple[OutboxMessage, Exception | None]] = results,
-                           queue: asyncio.Queue[OutboxMessage] = queue) -> None:
+            async def work(
+                sender: MailSender,
+                results: list[tuple[OutboxMessage, Exception | None]] = results,
+                queue: asyncio.Queue[OutboxMessage] = queue,
+            ) -> None:
                 while not queue.empty():
                     row = queue.get_nowait()
                     results.append((row, await _send_one(sender, row, envelope_from)))

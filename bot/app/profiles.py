@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,9 @@ def profiles_path(settings: Settings) -> Path:
     return resolve_resource(settings.profiles_path, "config/profiles.yaml")
 
 
-def current_profiles(settings: Settings, session: Session | None = None
-                     ) -> tuple[ProfilesConfig, dict[str, BusinessCalendar]]:
+def current_profiles(
+    settings: Settings, session: Session | None = None
+) -> tuple[ProfilesConfig, dict[str, BusinessCalendar]]:
     """The config and one business calendar per profile."""
     from bot.adapters.holiday_calendar import calendars_for
     from bot.adapters.profiles_yaml import load_profiles, parse_profiles
@@ -43,8 +45,11 @@ def current_profiles(settings: Settings, session: Session | None = None
     with _lock:
         hit = _cache.get(key)
         if hit is None:
-            config = (parse_profiles(version.source, f"profiles.yaml (version {version.id})")
-                      if version else load_profiles(path))
+            config = (
+                parse_profiles(version.source, f"profiles.yaml (version {version.id})")
+                if version
+                else load_profiles(path)
+            )
             hit = (config, calendars_for(config))
             _cache.clear()
             _cache[key] = hit

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.adapters.db.models import AuditEntry, Client, InboundMessage, Invoice, OutboxMessage, Promise, ReviewItem
+from bot.adapters.db.models import (
+    AuditEntry,
+    Client,
+    InboundMessage,
+    Invoice,
+    OutboxMessage,
+    Promise,
+    ReviewItem,
+)
 from bot.app.audit import audit
 from bot.app.compose import Composer, invoice_document, short_hash
 from bot.app.profiles import ProfileView, profile_for
@@ -71,9 +79,18 @@ class ActionContext:
         for key, value in changes.items():
             setattr(invoice, key, value)
         invoice.updated_at = self.now
-        audit(self.session, at=self.now, actor=self.actor, entity="invoice", entity_id=invoice.number,
-              action=event.value, old=old, new={"state": new.value} | {k: _plain(v) for k, v in changes.items()},
-              reason=self.reason, evidence=self.evidence)
+        audit(
+            self.session,
+            at=self.now,
+            actor=self.actor,
+            entity="invoice",
+            entity_id=invoice.number,
+            action=event.value,
+            old=old,
+            new={"state": new.value} | {k: _plain(v) for k, v in changes.items()},
+            reason=self.reason,
+            evidence=self.evidence,
+        )
         self.effects.append(f"{invoice.number}: {state.value} → {new.value}")
         return True
 
@@ -81,11 +98,20 @@ class ActionContext:
         key = f"{kind}:{self.inbound_id}:{reason}" if self.inbound_id else None
         if key and self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key)):
             return
-        self.session.add(ReviewItem(
-            kind=kind, status="open", inbound_id=self.inbound_id,
-            client_id=self.client.client_id if self.client else None,
-            invoice_numbers=[i.number for i in self.invoices], intent=intent.value if intent else None,
-            amount=self.amount, reason=reason, source_key=key, created_at=self.now))
+        self.session.add(
+            ReviewItem(
+                kind=kind,
+                status="open",
+                inbound_id=self.inbound_id,
+                client_id=self.client.client_id if self.client else None,
+                invoice_numbers=[i.number for i in self.invoices],
+                intent=intent.value if intent else None,
+                amount=self.amount,
+                reason=reason,
+                source_key=key,
+                created_at=self.now,
+            )
+        )
         self.effects.append(f"review item: {reason}")
 
     def acknowledge(self, template: str, **extra: Any) -> None:
@@ -93,20 +119,37 @@ class ActionContext:
         if not (self.client and self.reply_to and self.invoices):
             return
         since = self.now - timedelta(days=1)
-        recent = self.session.scalars(select(OutboxMessage.recipients).where(
-            OutboxMessage.kind == "ack", OutboxMessage.client_id == self.client.client_id,
-            OutboxMessage.created_at >= since))
+        recent = self.session.scalars(
+            select(OutboxMessage.recipients).where(
+                OutboxMessage.kind == "ack",
+                OutboxMessage.client_id == self.client.client_id,
+                OutboxMessage.created_at >= since,
+            )
+        )
         sent_today = sum(1 for recipients in recent if self.reply_to in recipients)
         if sent_today >= self.settings.auto_answer_cap_per_day:
-            self.effects.append(f"no {template}: {sent_today} automatic answers to {self.reply_to} today already")
+            self.effects.append(
+                f"no {template}: {sent_today} automatic answers to {self.reply_to} today already"
+            )
             return
         key = f"ack:{template}:{self.reply_message_id or short_hash(self.inbound_id, self.now)}"
         # Inbound Message-IDs are stored without their angle brackets; the headers need them back.
         thread = f"<{self.reply_message_id.strip('<>')}>" if self.reply_message_id else None
         row = self.composer.enqueue(
-            self.session, key=key, kind="ack", template=template, client=self.client, invoices=self.invoices,
-            recipients=[self.reply_to], now=self.now, today=self.today, jurisdiction=self.profile.jurisdiction,
-            in_reply_to=thread, references=[thread] if thread else [], **extra)
+            self.session,
+            key=key,
+            kind="ack",
+            template=template,
+            client=self.client,
+            invoices=self.invoices,
+            recipients=[self.reply_to],
+            now=self.now,
+            today=self.today,
+            jurisdiction=self.profile.jurisdiction,
+            in_reply_to=thread,
+            references=[thread] if thread else [],
+            **extra,
+        )
         if row is not None:
             self.effects.append(f"{template} queued to {self.reply_to}")
 
@@ -117,18 +160,27 @@ def _plain(value: Any) -> Any:
 
 # ------------------------------------------------------------------ strategies
 
+
 def _promise(ctx: ActionContext) -> None:
     promised = ctx.promised_date or ctx.today + timedelta(days=UNDATED_PROMISE_DAYS)
     until = promised + timedelta(days=ctx.profile.promise_grace_days)
     for invoice in ctx.invoices:
-        for old in ctx.session.scalars(select(Promise).where(Promise.invoice_number == invoice.number,
-                                                             Promise.status == "pending")):
+        for old in ctx.session.scalars(
+            select(Promise).where(Promise.invoice_number == invoice.number, Promise.status == "pending")
+        ):
             old.status, old.resolved_at = "superseded", ctx.now
         if ctx.transition(invoice, InvoiceEvent.PROMISE, promise_date=promised, paused_until=until):
-            ctx.session.add(Promise(invoice_number=invoice.number, client_id=invoice.client_id,
-                                    promised_date=promised, amount=ctx.amount,
-                                    source="reply" if ctx.inbound_id else "call", status="pending",
-                                    created_at=ctx.now))
+            ctx.session.add(
+                Promise(
+                    invoice_number=invoice.number,
+                    client_id=invoice.client_id,
+                    promised_date=promised,
+                    amount=ctx.amount,
+                    source="reply" if ctx.inbound_id else "call",
+                    status="pending",
+                    created_at=ctx.now,
+                )
+            )
     ctx.acknowledge("promise_ack", promise_date=promised, promise_amount=ctx.amount)
 
 
@@ -146,24 +198,48 @@ def _missing_invoice(ctx: ActionContext) -> None:
     if ctx.client is None or not ctx.invoices:
         return
     since = ctx.now - REPEAT_MISSING_WINDOW
-    earlier = ctx.session.scalar(select(AuditEntry.id).where(
-        AuditEntry.entity == "client", AuditEntry.entity_id == ctx.client.client_id,
-        AuditEntry.action == "invoice_copy_sent", AuditEntry.at >= since))
+    earlier = ctx.session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.entity == "client",
+            AuditEntry.entity_id == ctx.client.client_id,
+            AuditEntry.action == "invoice_copy_sent",
+            AuditEntry.at >= since,
+        )
+    )
     attachments = [doc for doc in (invoice_document(i) for i in ctx.invoices) if doc]
     ctx.acknowledge("invoice_copy", attachments=attachments)
     until = ctx.today + timedelta(days=COPY_PAUSE_DAYS)
     for invoice in ctx.invoices:
         if InvoiceState(invoice.state) is InvoiceState.OPEN and (invoice.paused_until or ctx.today) < until:
             invoice.paused_until = until
-            audit(ctx.session, at=ctx.now, actor=ctx.actor, entity="invoice", entity_id=invoice.number,
-                  action="paused", new={"paused_until": until.isoformat()},
-                  reason="invoice copy sent: the debtor gets time to pay it", evidence=ctx.evidence)
-    audit(ctx.session, at=ctx.now, actor=ctx.actor, entity="client", entity_id=ctx.client.client_id,
-          action="invoice_copy_sent", new={"invoices": [i.number for i in ctx.invoices]}, reason=ctx.reason,
-          evidence=ctx.evidence)
+            audit(
+                ctx.session,
+                at=ctx.now,
+                actor=ctx.actor,
+                entity="invoice",
+                entity_id=invoice.number,
+                action="paused",
+                new={"paused_until": until.isoformat()},
+                reason="invoice copy sent: the debtor gets time to pay it",
+                evidence=ctx.evidence,
+            )
+    audit(
+        ctx.session,
+        at=ctx.now,
+        actor=ctx.actor,
+        entity="client",
+        entity_id=ctx.client.client_id,
+        action="invoice_copy_sent",
+        new={"invoices": [i.number for i in ctx.invoices]},
+        reason=ctx.reason,
+        evidence=ctx.evidence,
+    )
     if earlier is not None:
-        ctx.review("client_flag", "second 'invoice not received' within 90 days: check the address and process",
-                   Intent.MISSING_INVOICE)
+        ctx.review(
+            "client_flag",
+            "second 'invoice not received' within 90 days: check the address and process",
+            Intent.MISSING_INVOICE,
+        )
 
 
 def _dispute(ctx: ActionContext) -> None:
@@ -192,11 +268,24 @@ STRATEGIES: dict[Intent, Callable[[ActionContext], None]] = {
 }
 
 
-def apply_decision(session: Session, *, settings: Settings, clock: Clock, renderer: Renderer,
-                   client_id: str | None, invoice_numbers: list[str], intent: Intent,
-                   promised_date: date | None, paid_date: date | None, amount: Decimal | None, actor: str,
-                   inbound_id: int | None, reason: str, evidence: list[dict[str, Any]] | None = None,
-                   has_remittance: bool = False) -> list[str]:
+def apply_decision(
+    session: Session,
+    *,
+    settings: Settings,
+    clock: Clock,
+    renderer: Renderer,
+    client_id: str | None,
+    invoice_numbers: list[str],
+    intent: Intent,
+    promised_date: date | None,
+    paid_date: date | None,
+    amount: Decimal | None,
+    actor: str,
+    inbound_id: int | None,
+    reason: str,
+    evidence: list[dict[str, Any]] | None = None,
+    has_remittance: bool = False,
+) -> list[str]:
     """Carry out ``intent``'s strategy on the given invoices; returns the effects as sentences."""
     now = clock.now()
     client = session.get(Client, client_id) if client_id else None
@@ -206,13 +295,26 @@ def apply_decision(session: Session, *, settings: Settings, clock: Clock, render
     profile = profile_for(client.profile if client else None, settings, session)
     inbound = session.get(InboundMessage, inbound_id) if inbound_id else None
     ctx = ActionContext(
-        session=session, settings=settings,
+        session=session,
+        settings=settings,
         composer=Composer(settings, renderer, profile.legal_rates),
-        now=now, today=profile.local_date(now), client=client, invoices=invoices, profile=profile,
-        promised_date=promised_date, paid_date=paid_date, amount=amount, actor=actor, reason=reason,
-        evidence=evidence, reply_to=inbound.sender if inbound else None,
-        reply_message_id=inbound.message_id if inbound else None, inbound_id=inbound_id,
-        has_remittance=has_remittance, effects=[])
+        now=now,
+        today=profile.local_date(now),
+        client=client,
+        invoices=invoices,
+        profile=profile,
+        promised_date=promised_date,
+        paid_date=paid_date,
+        amount=amount,
+        actor=actor,
+        reason=reason,
+        evidence=evidence,
+        reply_to=inbound.sender if inbound else None,
+        reply_message_id=inbound.message_id if inbound else None,
+        inbound_id=inbound_id,
+        has_remittance=has_remittance,
+        effects=[],
+    )
     STRATEGIES[intent](ctx)
     log.info("applied %s for %s on %s: %s", intent.value, actor, invoice_numbers, ctx.effects)
     return ctx.effects

@@ -41,7 +41,9 @@ def _clients_of(session: Session, sender: str) -> tuple[list[str], SenderTrust]:
     domain = sender.rpartition("@")[2]
     if not domain or domain in PUBLIC_DOMAINS:
         return [], SenderTrust.UNKNOWN
-    by_domain = sorted(set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}")))))
+    by_domain = sorted(
+        set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}"))))
+    )
     return by_domain, SenderTrust.DOMAIN if by_domain else SenderTrust.UNKNOWN
 
 
@@ -62,8 +64,10 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
     client_id: str | None = None
     if len(candidates) == 1:
         client_id = candidates[0]
-        reasons.append(f"sender {sender} is {'a contact' if trust is SenderTrust.CONTACT else 'on the domain'} "
-                       f"of client {client_id}")
+        reasons.append(
+            f"sender {sender} is {'a contact' if trust is SenderTrust.CONTACT else 'on the domain'} "
+            f"of client {client_id}"
+        )
     elif thread_client and thread_client in candidates:
         client_id = thread_client
         reasons.append(f"sender matches several clients; the thread points to {client_id}")
@@ -103,11 +107,19 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
         invoices = list(thread.invoice_numbers)
         reasons.append(f"invoices of the reminder replied to: {', '.join(invoices)}")
     if not invoices and client_id is not None:
-        open_invoices = [matching.OpenInvoice(n, client_id, amount - paid, amount, due) for n, amount, paid, due in
-                         session.execute(select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-                                         .where(Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING)))]
-        found = matching.match_by_amount(classification.amount, open_invoices) \
-            if classification.amount is not None else []
+        open_invoices = [
+            matching.OpenInvoice(n, client_id, amount - paid, amount, due)
+            for n, amount, paid, due in session.execute(
+                select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date).where(
+                    Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING)
+                )
+            )
+        ]
+        found = (
+            matching.match_by_amount(classification.amount, open_invoices)
+            if classification.amount is not None
+            else []
+        )
         if not found:
             only = matching.only_open_invoice(open_invoices)
             found = [only] if only else []
@@ -118,8 +130,13 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
         trust = sender_trust(sender, emails)
     if client_id is None:
         reasons.append("no client found for this reply")
-    return Match(client_id, tuple(invoices), trust, tuple(reasons),
-                 thread_client_id=foreign or (thread_client if thread_client != client_id else None))
+    return Match(
+        client_id,
+        tuple(invoices),
+        trust,
+        tuple(reasons),
+        thread_client_id=foreign or (thread_client if thread_client != client_id else None),
+    )
 
 
 def _number_pattern(number: str) -> re.Pattern[str]:
@@ -131,26 +148,31 @@ def _number_pattern(number: str) -> re.Pattern[str]:
 
 def _numbers_written(session: Session, client_id: str, parsed: ParsedMessage) -> list[str]:
     """The client's invoice numbers that appear in the message, whatever the ledger's numbering scheme."""
-    text = "\n".join(t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text,
-                                            parsed.returned_text) if t)
-    numbers = session.scalars(select(Invoice.number).where(Invoice.client_id == client_id,
-                                                            Invoice.state.in_(_OUTSTANDING)))
+    text = "\n".join(
+        t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text) if t
+    )
+    numbers = session.scalars(
+        select(Invoice.number).where(Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING))
+    )
     return [n for n in numbers if _number_pattern(n).search(text)]
 
 
-def _ledger_lookup(session: Session, refs: Iterable[str], client_id: str | None
-                   ) -> dict[str, tuple[str | None, str | None, str]]:
+def _ledger_lookup(
+    session: Session, refs: Iterable[str], client_id: str | None
+) -> dict[str, tuple[str | None, str | None, str]]:
     """Each written reference → (invoice number, its client, why), exact first then fuzzy in the client."""
     out: dict[str, tuple[str | None, str | None, str]] = {}
     matcher: matching.InvoiceMatcher | None = None
     if client_id is not None:
         # Tolerant forms (missing zeros, short numbers, one typo) only among the client's own invoices.
-        matcher = matching.InvoiceMatcher(session.scalars(select(Invoice.number)
-                                                          .where(Invoice.client_id == client_id)))
+        matcher = matching.InvoiceMatcher(
+            session.scalars(select(Invoice.number).where(Invoice.client_id == client_id))
+        )
     for ref in refs:
         norm = matching.normalise_invoice_number(ref)
-        row = session.execute(select(Invoice.number, Invoice.client_id)
-                              .where(Invoice.normalised_number == norm).limit(2)).all()
+        row = session.execute(
+            select(Invoice.number, Invoice.client_id).where(Invoice.normalised_number == norm).limit(2)
+        ).all()
         if len(row) == 1:
             out[ref] = (row[0][0], row[0][1], "exact")
             continue

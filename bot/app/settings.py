@@ -111,7 +111,9 @@ def load_settings(config_dir: Path | str | None = None, env: dict[str, str] | No
             if key == "company" and isinstance(value, dict):
                 company = value
             elif key in SECRETS:
-                raise ConfigError(f"{toml_path}: {key} is a secret; set {_env_name(key)} or {_env_name(key)}_FILE")
+                raise ConfigError(
+                    f"{toml_path}: {key} is a secret; set {_env_name(key)} or {_env_name(key)}_FILE"
+                )
             elif key in known:
                 values[key] = value
             else:

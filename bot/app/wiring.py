@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, cast
 from pathlib import Path
 
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from bot.adapters.db.models import TemplateVersion
 from bot.app.runtime import resolve_resource
 from bot.app.settings import Settings
 from bot.ports import Mailbox, MailSender, Renderer
+
+TlsMode = Literal["ssl", "starttls", "none"]
 
 
 def template_root(settings: Settings) -> Path:
@@ -24,11 +27,15 @@ def make_renderer(settings: Settings, factory: sessionmaker[Session] | None = No
 
     overrides: Callable[[str, str], str | None] | None = None
     if factory is not None:
+
         def overrides(name: str, language: str) -> str | None:
             with factory() as session:
-                return session.scalar(select(TemplateVersion.source).where(
-                    TemplateVersion.name == name, TemplateVersion.language == language)
-                    .order_by(TemplateVersion.id.desc()).limit(1))
+                return session.scalar(
+                    select(TemplateVersion.source)
+                    .where(TemplateVersion.name == name, TemplateVersion.language == language)
+                    .order_by(TemplateVersion.id.desc())
+                    .limit(1)
+                )
 
     return TemplateRenderer(template_root(settings), overrides=overrides)
 
@@ -41,8 +48,13 @@ def sender_factory(settings: Settings) -> Callable[[], MailSender]:
         host = settings.smtp_host
 
         def smtp() -> MailSender:
-            return SmtpSender(host, settings.smtp_port, username=settings.smtp_user,
-                              password=settings.smtp_password, tls=settings.smtp_tls)  # type: ignore[arg-type]
+            return SmtpSender(
+                host,
+                settings.smtp_port,
+                username=settings.smtp_user,
+                password=settings.smtp_password,
+                tls=cast(TlsMode, settings.smtp_tls),
+            )
 
         return smtp
     from bot.adapters.outbox_dir import DirectorySender
@@ -56,9 +68,16 @@ def open_mailbox(settings: Settings) -> Mailbox:
     if settings.imap_host:
         from bot.adapters.imap import ImapConfig, ImapMailbox
 
-        return ImapMailbox(ImapConfig(host=settings.imap_host, user=settings.imap_user or "",
-                                      password=settings.imap_password or "", port=settings.imap_port,
-                                      tls=settings.imap_tls, folder=settings.imap_folder))  # type: ignore[arg-type]
+        return ImapMailbox(
+            ImapConfig(
+                host=settings.imap_host,
+                user=settings.imap_user or "",
+                password=settings.imap_password or "",
+                port=settings.imap_port,
+                tls=cast(TlsMode, settings.imap_tls),
+                folder=settings.imap_folder,
+            )
+        )
     from bot.adapters.maildir import MaildirMailbox
 
     return MaildirMailbox(settings.maildir)

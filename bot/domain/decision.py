@@ -20,11 +20,33 @@ class SenderTrust(StrEnum):
 
 
 #: Public mail domains: sharing one says nothing about who the sender is.
-PUBLIC_DOMAINS = frozenset({
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.fr", "live.com", "live.fr", "yahoo.com",
-    "yahoo.fr", "orange.fr", "wanadoo.fr", "free.fr", "sfr.fr", "laposte.net", "icloud.com", "me.com", "aol.com",
-    "gmx.com", "gmx.fr", "protonmail.com", "proton.me", "btinternet.com", "sky.com",
-})
+PUBLIC_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "hotmail.fr",
+        "live.com",
+        "live.fr",
+        "yahoo.com",
+        "yahoo.fr",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "sfr.fr",
+        "laposte.net",
+        "icloud.com",
+        "me.com",
+        "aol.com",
+        "gmx.com",
+        "gmx.fr",
+        "protonmail.com",
+        "proton.me",
+        "btinternet.com",
+        "sky.com",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +68,9 @@ class Decision:
 
 
 #: Intents whose effect can run without a person, given the safety rule.
-AUTOMATABLE = frozenset({Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.MISSING_INVOICE, Intent.AUTO_REPLY,
-                         Intent.BOUNCE})
+AUTOMATABLE = frozenset(
+    {Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.MISSING_INVOICE, Intent.AUTO_REPLY, Intent.BOUNCE}
+)
 
 
 def decide(classification: Classification, match: Match, threshold: float) -> Decision:
@@ -82,6 +105,10 @@ def sender_trust(sender: str, contact_emails: set[str]) -> SenderTrust:
     if sender in contact_emails:
         return SenderTrust.CONTACT
     domain = sender.rpartition("@")[2]
-    if domain and domain not in PUBLIC_DOMAINS and any(e.rpartition("@")[2] == domain for e in contact_emails):
+    if (
+        domain
+        and domain not in PUBLIC_DOMAINS
+        and any(e.rpartition("@")[2] == domain for e in contact_emails)
+    ):
         return SenderTrust.DOMAIN
     return SenderTrust.UNKNOWN

@@ -41,8 +41,10 @@ def parse_amount(text: str) -> Decimal:
         if len(parts) > 2:
             body = "".join(parts)  # 1.234.567 -> grouping only
         elif len(parts[1]) == 3 and len(parts[0]) <= 3 and parts[0] != "0":
-            raise ValueError(f"ambiguous amount: is {mark!r} a thousands separator or the decimal mark? "
-                             "write 1234.00 or 1,234.00")
+            raise ValueError(
+                f"ambiguous amount: is {mark!r} a thousands separator or the decimal mark? "
+                "write 1234.00 or 1,234.00"
+            )
         else:
             body = body.replace(mark, ".")
     try:
@@ -81,7 +83,9 @@ def parse_date(text: str) -> date:
         raise ValueError("not a real calendar date") from None
 
 
-_EMAIL = re.compile(r"^[^@\s<>\",;:()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+$")
+_EMAIL = re.compile(
+    r"^[^@\s<>\",;:()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9\-]+)+$"
+)
 
 
 def parse_emails(text: str) -> list[str]:

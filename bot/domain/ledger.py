@@ -17,7 +17,15 @@ from bot.domain.errors import FieldProblem
 from bot.domain.fields import clean_text, parse_amount, parse_date, parse_emails
 
 CLIENT_COLUMNS = ("client_id", "name", "email", "language", "profile")
-INVOICE_COLUMNS = ("invoice_number", "client_id", "issue_date", "due_date", "amount", "currency", "amount_paid")
+INVOICE_COLUMNS = (
+    "invoice_number",
+    "client_id",
+    "issue_date",
+    "due_date",
+    "amount",
+    "currency",
+    "amount_paid",
+)
 PAYMENT_COLUMNS = ("invoice_number", "amount", "paid_on", "reference")
 LANGUAGES = ("fr", "en")
 
@@ -100,12 +108,14 @@ def _currency(raw: str) -> str:
     return value
 
 
-def parse_client_row(line: int, values: Mapping[str, str], profiles: set[str]) -> ClientRow | list[FieldProblem]:
+def parse_client_row(
+    line: int, values: Mapping[str, str], profiles: set[str]
+) -> ClientRow | list[FieldProblem]:
     """Validate one clients.csv row; ``profiles`` are the names defined in profiles.yaml."""
     row = _Row(line, values)
     client_id = row.get("client_id", _identifier, "")
     name = row.get("name", _required_text, "")
-    emails = row.get("email", parse_emails, [])
+    emails: list[str] = row.get("email", parse_emails, [])
     language = row.get("language", _language, "")
     profile = row.get("profile", _required_text, "")
     if profile and profiles and profile not in profiles:

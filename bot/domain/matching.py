@@ -12,6 +12,7 @@ ambiguous guess returns nothing (a person will look) rather than the wrong invoi
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -176,8 +177,6 @@ def domain_belongs_to(domain: str, client_name: str) -> bool:
 
 
 def _fold_ascii(s: str) -> str:
-    import unicodedata
-
     return "".join(c for c in unicodedata.normalize("NFD", s.lower()) if not unicodedata.combining(c))
 
 

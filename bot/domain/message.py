@@ -6,8 +6,8 @@ The parse adapter (``bot.adapters.parse``) builds a :class:`ParsedMessage` from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import datetime as dt
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,20 @@ PROFILES = {"standard", "key_account", "public_sector", "risky"}
 def world(tmp_path: Path, db_url: str) -> tuple[sessionmaker[Session], FixedClock]:
     factory = session_factory(open_database(db_url))
     clients = tmp_path / "clients.csv"
-    clients.write_text("client_id,name,email,language,profile\n"
-                       "A1,Atelier Alpha,compta@alpha.test;boss@alpha.test,fr,standard\n"
-                       "B2,Beta Ltd,ap@beta.test,en,standard\n", encoding="utf-8")
+    clients.write_text(
+        "client_id,name,email,language,profile\n"
+        "A1,Atelier Alpha,compta@alpha.test;boss@alpha.test,fr,standard\n"
+        "B2,Beta Ltd,ap@beta.test,en,standard\n",
+        encoding="utf-8",
+    )
     invoices = tmp_path / "invoices.csv"
-    invoices.write_text("invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n"
-                        "INV-1,A1,2026-10-01,2026-11-02,1200.00,EUR,0\n"
-                        "INV-2,A1,2026-10-01,2026-11-02,300.00,EUR,0\n"
-                        "INV-3,B2,2026-10-05,2026-11-20,99.90,EUR,0\n", encoding="utf-8")
+    invoices.write_text(
+        "invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n"
+        "INV-1,A1,2026-10-01,2026-11-02,1200.00,EUR,0\n"
+        "INV-2,A1,2026-10-01,2026-11-02,300.00,EUR,0\n"
+        "INV-3,B2,2026-10-05,2026-11-20,99.90,EUR,0\n",
+        encoding="utf-8",
+    )
     now = datetime(2026, 11, 1, 8, tzinfo=UTC)
     import_clients(factory, clients, now=now, profiles=PROFILES)
     import_invoices(factory, invoices, now=now)
@@ -69,7 +75,9 @@ def test_first_reminder_groups_invoices_goes_to_first_contact_and_never_twice(wo
     cycle(factory, clock, sender)  # same day again: nothing new
     assert len(sender.sent) == 1
     with factory() as s:
-        assert {i.last_step for i in s.scalars(select(Invoice).where(Invoice.client_id == "A1"))} == {"reminder_1"}
+        assert {i.last_step for i in s.scalars(select(Invoice).where(Invoice.client_id == "A1"))} == {
+            "reminder_1"
+        }
 
 
 def test_the_ladder_over_sixty_days(world) -> None:  # type: ignore[no-untyped-def]
@@ -82,11 +90,14 @@ def test_the_ladder_over_sixty_days(world) -> None:  # type: ignore[no-untyped-d
         # keep the ledger fresh as a real user would
         with factory() as s, s.begin():
             from bot.adapters.db.models import ImportRun
+
             s.add(ImportRun(kind="payments", source="t", sha256="x", rows=0, imported_at=clock.now()))
         cycle(factory, clock, sender)
         day += timedelta(days=1)
     with factory() as s:
-        rows = s.scalars(select(OutboxMessage).where(OutboxMessage.client_id == "A1").order_by(OutboxMessage.id))
+        rows = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.client_id == "A1").order_by(OutboxMessage.id)
+        )
         seen = [r.step or "" for r in rows]
         tasks = [t.kind for t in s.scalars(select(Task).where(Task.client_id == "A1").order_by(Task.id))]
         states = {i.state for i in s.scalars(select(Invoice).where(Invoice.client_id == "A1"))}
@@ -118,6 +129,7 @@ def test_temporary_failure_retries_permanent_marks_contact(world) -> None:  # ty
     sender.fail_with = [PermanentError("550 no such user", smtp_code=550)]
     with factory() as s, s.begin():
         from bot.adapters.db.models import ImportRun
+
         s.add(ImportRun(kind="payments", source="t", sha256="x", rows=0, imported_at=clock.now()))
     cycle(factory, clock, sender)
     with factory() as s:

@@ -39,13 +39,19 @@ NOW = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)
 @pytest.fixture
 def db(tmp_path: Path) -> sessionmaker[Session]:
     factory = session_factory(open_database(f"sqlite:///{tmp_path / 'r.db'}"))
-    (tmp_path / "c.csv").write_text("client_id,name,email,language,profile\n"
-                                    "A1,Atelier Alpha,compta@alpha.test,fr,standard\n"
-                                    "B2,Beta Ltd,ap@beta.test,en,standard\n", encoding="utf-8")
-    (tmp_path / "i.csv").write_text("invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n"
-                                    "INV-1,A1,2026-10-01,2026-11-02,1200.00,EUR,0\n"
-                                    "INV-2,A1,2026-10-01,2026-11-02,300.00,EUR,0\n"
-                                    "INV-3,B2,2026-10-05,2026-11-02,99.90,EUR,0\n", encoding="utf-8")
+    (tmp_path / "c.csv").write_text(
+        "client_id,name,email,language,profile\n"
+        "A1,Atelier Alpha,compta@alpha.test,fr,standard\n"
+        "B2,Beta Ltd,ap@beta.test,en,standard\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "i.csv").write_text(
+        "invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n"
+        "INV-1,A1,2026-10-01,2026-11-02,1200.00,EUR,0\n"
+        "INV-2,A1,2026-10-01,2026-11-02,300.00,EUR,0\n"
+        "INV-3,B2,2026-10-05,2026-11-02,99.90,EUR,0\n",
+        encoding="utf-8",
+    )
     import_clients(factory, tmp_path / "c.csv", now=NOW, profiles={"standard"})
     import_invoices(factory, tmp_path / "i.csv", now=NOW)
     return factory
@@ -72,8 +78,11 @@ def acks(db: sessionmaker[Session]) -> list[str]:
 
 def audit_actions(db: sessionmaker[Session], entity_id: str) -> list[str]:
     with db() as s:
-        return list(s.scalars(select(AuditEntry.action).where(AuditEntry.entity_id == entity_id,
-                                                              AuditEntry.actor == "bot")))
+        return list(
+            s.scalars(
+                select(AuditEntry.action).where(AuditEntry.entity_id == entity_id, AuditEntry.actor == "bot")
+            )
+        )
 
 
 def test_promise_pauses_and_is_confirmed_in_writing(db: sessionmaker[Session]) -> None:

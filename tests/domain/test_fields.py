@@ -10,11 +10,22 @@ from hypothesis import strategies as st
 from bot.domain.fields import clean_text, parse_amount, parse_date, parse_emails
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1234.56", "1234.56"), ("1 234,56", "1234.56"), ("1\u202f234,56", "1234.56"), ("1.234,56", "1234.56"),
-    ("1,234.56", "1234.56"), ("1 234,56 €", "1234.56"), ("EUR 1.740,00", "1740.00"), ("12,5", "12.5"),
-    ("0,75", "0.75"), ("1.234.567", "1234567"), ("100", "100"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1234.56", "1234.56"),
+        ("1 234,56", "1234.56"),
+        ("1\u202f234,56", "1234.56"),
+        ("1.234,56", "1234.56"),
+        ("1,234.56", "1234.56"),
+        ("1 234,56 €", "1234.56"),
+        ("EUR 1.740,00", "1740.00"),
+        ("12,5", "12.5"),
+        ("0,75", "0.75"),
+        ("1.234.567", "1234567"),
+        ("100", "100"),
+    ],
+)
 def test_amount_formats(text: str, expected: str) -> None:
     assert parse_amount(text) == Decimal(expected)
 
@@ -34,17 +45,28 @@ def test_amount_round_trips_in_every_export_style(value: Decimal) -> None:
         assert parse_amount(text) == value
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2026-12-31", date(2026, 12, 31)), ("31/12/2026", date(2026, 12, 31)), ("01.02.2026", date(2026, 2, 1)),
-    ("1-2-2026", date(2026, 2, 1)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-31", date(2026, 12, 31)),
+        ("31/12/2026", date(2026, 12, 31)),
+        ("01.02.2026", date(2026, 2, 1)),
+        ("1-2-2026", date(2026, 2, 1)),
+    ],
+)
 def test_dates(text: str, expected: date) -> None:
     assert parse_date(text) == expected
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("31/12/26", "two-digit"), ("12/31/2026", "month-first"), ("2026-02-30", "calendar"), ("tomorrow", "expected"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("31/12/26", "two-digit"),
+        ("12/31/2026", "month-first"),
+        ("2026-02-30", "calendar"),
+        ("tomorrow", "expected"),
+    ],
+)
 def test_dates_refused_with_reason(text: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         parse_date(text)

@@ -10,8 +10,11 @@ from bot.domain.invoice import TERMINAL, TRANSITIONS, InvoiceEvent, InvoiceState
 S, E = InvoiceState, InvoiceEvent
 
 
-@pytest.mark.parametrize(("state", "event", "expected"), [(s, e, t) for (s, e), t in TRANSITIONS.items()],
-                         ids=[f"{s}-{e}" for (s, e) in TRANSITIONS])
+@pytest.mark.parametrize(
+    ("state", "event", "expected"),
+    [(s, e, t) for (s, e), t in TRANSITIONS.items()],
+    ids=[f"{s}-{e}" for (s, e) in TRANSITIONS],
+)
 def test_every_row_of_the_table(state: InvoiceState, event: InvoiceEvent, expected: InvoiceState) -> None:
     assert next_state(state, event) is expected
     assert can_take(state, event)
@@ -34,8 +37,16 @@ def test_terminal_states_take_no_event() -> None:
 
 def test_the_classic_story() -> None:
     state = S.OPEN
-    for event in (E.REMINDER_SENT, E.PROMISE, E.PROMISE_BROKEN, E.REMINDER_SENT, E.PAID_CLAIM,
-                  E.CLAIM_EXPIRED, E.PARTIAL_PAYMENT, E.PAYMENT_RECORDED):
+    for event in (
+        E.REMINDER_SENT,
+        E.PROMISE,
+        E.PROMISE_BROKEN,
+        E.REMINDER_SENT,
+        E.PAID_CLAIM,
+        E.CLAIM_EXPIRED,
+        E.PARTIAL_PAYMENT,
+        E.PAYMENT_RECORDED,
+    ):
         state = next_state(state, event)
     assert state is S.PAID
 

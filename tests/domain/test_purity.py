@@ -7,9 +7,32 @@ from pathlib import Path
 
 DOMAIN = Path(__file__).resolve().parents[2] / "bot" / "domain"
 FORBIDDEN = {
-    "sqlalchemy", "alembic", "imapclient", "aiosmtplib", "aiosmtpd", "smtplib", "imaplib", "jinja2", "fastapi",
-    "starlette", "uvicorn", "httpx", "requests", "socket", "ssl", "mailparser", "mailbox", "subprocess", "asyncio",
-    "apscheduler", "psycopg", "sqlite3", "bot.adapters", "bot.app", "urllib.request", "shutil",
+    "sqlalchemy",
+    "alembic",
+    "imapclient",
+    "aiosmtplib",
+    "aiosmtpd",
+    "smtplib",
+    "imaplib",
+    "jinja2",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "requests",
+    "socket",
+    "ssl",
+    "mailparser",
+    "mailbox",
+    "subprocess",
+    "asyncio",
+    "apscheduler",
+    "psycopg",
+    "sqlite3",
+    "bot.adapters",
+    "bot.app",
+    "urllib.request",
+    "shutil",
 }
 
 

@@ -133,7 +133,9 @@ class Invoice(Base):
 
 class Payment(Base):
     __tablename__ = "payments"
-    __table_args__ = (UniqueConstraint("invoice_number", "amount", "paid_on", "reference", name="uq_payment"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_number", "amount", "paid_on", "reference", name="uq_payment"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     invoice_number: Mapped[str] = mapped_column(ForeignKey("invoices.number"), index=True)
@@ -176,7 +178,9 @@ class OutboxMessage(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON)
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|sent|failed|cancelled
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|sending|sent|failed|cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
@@ -238,7 +242,9 @@ class ReviewItem(Base):
     __table_args__ = (Index("ix_review_status", "status", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))  # reply | unmatched | quarantine | claim_unverified | client_flag
+    kind: Mapped[str] = mapped_column(
+        String(32)
+    )  # reply | unmatched | quarantine | claim_unverified | client_flag
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), default=None)
     client_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
@@ -324,7 +330,9 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(120))  # bot | import | user:NAME | api:NAME
-    entity: Mapped[str] = mapped_column(String(32))  # invoice | client | contact | outbox | inbound | review | task
+    entity: Mapped[str] = mapped_column(
+        String(32)
+    )  # invoice | client | contact | outbox | inbound | review | task
     entity_id: Mapped[str] = mapped_column(String(300))
     action: Mapped[str] = mapped_column(String(64))
     old: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
