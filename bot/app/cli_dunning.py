@@ -51,6 +51,7 @@ def plan(as_of: AsOf = None, as_json: Json = False) -> None:
 def send(as_of: AsOf = None) -> None:
     """One dunning cycle: check promises and claims, plan, record in the outbox, send what is due; then exit."""
     import asyncio
+    from datetime import timedelta
 
     from bot.app.dunning import check_payment_claims, check_promises, run_cycle
     from bot.app.outbox import deliver_due
@@ -70,6 +71,7 @@ def send(as_of: AsOf = None) -> None:
                 clock,
                 envelope_from=settings.from_address,
                 worker="cli-send",
+                lease=timedelta(seconds=settings.outbox_lease_seconds),
             )
         )
         typer.echo(

@@ -51,6 +51,7 @@ class AdvisoryLease:
         self.engine, self.name, self.holder = engine, name, holder
         self.key = advisory_key(name)
         self._conn: Connection | None = None
+        self._backend: object = None
 
     def acquire(self) -> bool:
         if self._conn is not None:
@@ -67,6 +68,8 @@ class AdvisoryLease:
             conn.close()
             return False
         self._conn = conn
+        self._backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        conn.commit()
         log.info("lease %s acquired by %s", self.name, self.holder)
         return True
 
@@ -75,9 +78,16 @@ class AdvisoryLease:
         if conn is None:
             return False
         try:
-            conn.execute(text("SELECT 1"))
-            conn.commit()
-            return True
+            # A session lock lives exactly as long as its server session: same backend, still held. (An
+            # invalidated connection would silently reconnect to a new backend, without the lock.)
+            if not conn.invalidated:
+                backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+                conn.commit()
+                if backend == self._backend:
+                    return True
+            log.warning("lease %s lost: its database session ended", self.name)
+            self._forget()
+            return False
         except DBAPIError:
             # The connection is gone, and the lock with it: another replica may hold it already.
             log.warning("lease %s lost: its connection dropped", self.name)

@@ -57,6 +57,7 @@ class Settings:
     send_deadline_hours: int = 48
     confidence_threshold: float = 0.6
     auto_answer_cap_per_day: int = 3
+    outbox_lease_seconds: int = 600
     company: Company = field(default_factory=Company)
 
     @property
@@ -72,7 +73,14 @@ class Settings:
         return out
 
 
-_INT_KEYS = {"imap_port", "smtp_port", "web_port", "send_deadline_hours", "auto_answer_cap_per_day"}
+_INT_KEYS = {
+    "imap_port",
+    "smtp_port",
+    "web_port",
+    "send_deadline_hours",
+    "auto_answer_cap_per_day",
+    "outbox_lease_seconds",
+}
 _PATH_KEYS = {"outbox_dir", "maildir", "templates_dir"}
 _ENV_NAMES = {"from_address": "RELANCE_FROM", "from_name": "RELANCE_FROM_NAME"}
 
