@@ -121,7 +121,7 @@ def import_payments(file: Path) -> None:
 
 def _register() -> None:
     # Each module adds its commands to ``app`` on import; they import their heavy dependencies lazily.
-    from bot.app import cli_admin, cli_dunning, cli_inbox  # noqa: F401
+    from bot.app import cli_admin, cli_dunning, cli_inbox, cli_run  # noqa: F401
 
 
 def main() -> None:

@@ -27,9 +27,11 @@ def _iso(value: Any) -> Any:
 @inbox_app.command("classify")
 def inbox_classify(files: list[Path], as_json: Json = False) -> None:
     """Classify .eml files against the imported ledger, changing nothing."""
+    from dataclasses import replace
+
     from bot.adapters.parse import parse_message
     from bot.app.inbox import classify_parsed
-    from bot.app.reply_matching import match_reply
+    from bot.app.reply_matching import match_reply, resolve_details
     from bot.domain.errors import UnreadableMessageError
 
     rt = runtime()
@@ -46,6 +48,8 @@ def inbox_classify(files: list[Path], as_json: Json = False) -> None:
                 continue
             c = classify_parsed(parsed)
             match = match_reply(session, parsed, c)
+            promised, amount = resolve_details(session, c, match)
+            c = replace(c, promised_date=promised, amount=amount)
             session.rollback()  # read-only: nothing of the classification is kept
             bounce = parsed.bounce
             out = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from bot.adapters.db.models import (
 )
 from bot.app.audit import audit
 from bot.app.reply_actions import apply_decision
-from bot.app.reply_matching import match_reply
+from bot.app.reply_matching import match_reply, resolve_details
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
 from bot.domain.errors import UnreadableMessageError
@@ -249,6 +249,8 @@ class InboxProcessor:
     ) -> str:
         classification = classify_parsed(parsed)
         match = match_reply(session, parsed, classification)
+        promised, amount = resolve_details(session, classification, match)
+        classification = replace(classification, promised_date=promised, amount=amount)
         row.client_id = match.client_id
         evidence = [e.as_dict() for e in classification.evidence] + [
             {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons

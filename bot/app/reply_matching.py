@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -183,3 +185,25 @@ def _ledger_lookup(
                 continue
         out[ref] = (None, None, "not in the ledger")
     return out
+
+
+def resolve_details(
+    session: Session, classification: Classification, match: Match
+) -> tuple[date | None, Decimal | None]:
+    """Promised date and amount, completed from the ledger where the text points at it.
+
+    "on its due date" (evidence ``date.due_date``) → the due date shared by the invoices concerned;
+    "settled in full" (evidence ``amount.in_full``) → the invoices' amount.
+    """
+    promised, amount = classification.promised_date, classification.amount
+    rules = {e.rule for e in classification.evidence}
+    if not match.invoice_numbers or not ({"date.due_date", "amount.in_full"} & rules):
+        return promised, amount
+    rows = list(session.execute(select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
+                                .where(Invoice.number.in_(match.invoice_numbers))))
+    opens = [matching.OpenInvoice(n, match.client_id or "", a - p, a, d) for n, a, p, d in rows]
+    if promised is None and "date.due_date" in rules:
+        promised = matching.due_date_of(list(match.invoice_numbers), opens)
+    if amount is None and "amount.in_full" in rules:
+        amount = sum((o.amount or o.balance for o in opens), Decimal("0")) or None
+    return promised, amount

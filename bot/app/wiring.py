@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, cast
 from pathlib import Path
+from typing import Literal, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker

@@ -27,9 +27,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium ``playwright.sync_api.Browser``; open a fresh context/page per test."""
+    """A headless Chromium ``playwright.sync_api.Browser``; open a fresh context/page per test.
+
+    Module-scoped on purpose: while Playwright's sync API is alive its event loop counts as running in this
+    thread, so ``asyncio.run`` fails. Keep asyncio tests out of browser test modules.
+    """
     if not shutil.which(CHROMIUM):
         unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
     try:

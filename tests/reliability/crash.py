@@ -1,0 +1,151 @@
+"""Crash trials for ``relance send``: a ledger with N due reminders, a real SMTP server, SIGKILL, restart.
+
+Shared by ``tests/reliability/test_send_crash.py`` (short) and ``benchmarks/crash_trials.py`` (long).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.adapters.db.engine import open_database, session_factory
+from bot.adapters.db.models import OutboxMessage
+from bot.app.imports import import_clients, import_invoices, import_payments
+from tests.servers.smtp_server import SmtpTestServer
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = "2026-11-03"  # the day after every invoice fell due
+IMPORTED_AT = datetime(2026, 11, 2, 8, tzinfo=UTC)
+POSSIBLY_TWICE = "possibly sent twice"
+CLI = "from bot.app.cli import main; main()"
+
+
+def make_ledger(db_path: Path, clients: int) -> str:
+    """A SQLite ledger of ``clients`` clients with one invoice each, all due 2026-11-02; returns its URL."""
+    url = f"sqlite:///{db_path}"
+    factory = session_factory(open_database(url))
+    folder = db_path.parent
+    rows = [f"C{i:05d},Client {i} SARL,ap{i}@client{i}.test,{'fr' if i % 2 else 'en'},standard" for i in range(clients)]
+    (folder / "clients.csv").write_text(
+        "client_id,name,email,language,profile\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+    inv = [f"INV-{i:05d},C{i:05d},2026-10-01,2026-11-02,{100 + i}.50,EUR,0" for i in range(clients)]
+    (folder / "invoices.csv").write_text(
+        "invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n" + "\n".join(inv) + "\n",
+        encoding="utf-8",
+    )
+    (folder / "payments.csv").write_text("invoice_number,amount,paid_on,reference\n", encoding="utf-8")
+    import_clients(factory, folder / "clients.csv", now=IMPORTED_AT, profiles={"standard"})
+    import_invoices(factory, folder / "invoices.csv", now=IMPORTED_AT)
+    import_payments(factory, folder / "payments.csv", now=IMPORTED_AT)
+    return url
+
+
+def send_env(url: str, server: SmtpTestServer, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELANCE_")}
+    env.update(
+        RELANCE_DATABASE_URL=url,
+        RELANCE_CONFIG_DIR=str(ROOT / "config"),
+        RELANCE_TEMPLATES_DIR=str(ROOT / "templates"),
+        RELANCE_SMTP_HOST=server.host,
+        RELANCE_SMTP_PORT=str(server.port),
+        RELANCE_SMTP_TLS="none",
+        RELANCE_FROM="collections@relance.test",
+        RELANCE_OUTBOX_DIR=str(workdir / "outbox"),
+        # ``--as-of`` freezes the clock at noon, so claims are stamped with that same instant: a negative lease
+        # makes any claim left by an earlier (killed) run stale at once. Runs here never overlap.
+        RELANCE_OUTBOX_LEASE_SECONDS="-1",
+        RELANCE_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@dataclass
+class TrialResult:
+    planned: int = 0
+    runs: int = 0
+    kills: int = 0
+    received: int = 0
+    duplicates: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    taken_over: set[str] = field(default_factory=set)
+    logged_twice: int = 0
+    not_sent: int = 0
+    seconds: float = 0.0
+
+    @property
+    def unexplained_duplicates(self) -> list[str]:
+        return [m for m in self.duplicates if m not in self.taken_over]
+
+
+def run_trial(
+    workdir: Path,
+    server: SmtpTestServer,
+    *,
+    clients: int,
+    kills: int,
+    delay: tuple[float, float],
+    rng: random.Random,
+    max_runs: int = 40,
+) -> TrialResult:
+    """Kill ``relance send`` ``kills`` times after a random delay each, then let it finish; count what arrived."""
+    started = time.monotonic()
+    url = make_ledger(workdir / "relance.db", clients)
+    env = send_env(url, server, workdir)
+    result = TrialResult()
+    before = len(server.accepted)
+    for attempt in range(max_runs):
+        log = workdir / f"run{attempt}.err"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", CLI, "send", "--as-of", AS_OF],
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+            result.runs += 1
+            killed = False
+            if result.kills < kills:
+                try:
+                    proc.wait(timeout=rng.uniform(*delay))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    killed = True
+            out, _ = proc.communicate(timeout=300)
+        result.logged_twice += log.read_text(encoding="utf-8", errors="replace").count(POSSIBLY_TWICE)
+        if killed:
+            result.kills += 1
+            continue
+        if proc.returncode != 0:
+            raise AssertionError(f"relance send failed ({proc.returncode}): {log.read_text()[-2000:]}")
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        result.taken_over.update(report["possibly_sent_twice"])
+        if result.kills >= kills and report["sent"] == 0 and not report["possibly_sent_twice"]:
+            break
+    # What the database planned, against what the server received.
+    factory = session_factory(open_database(url))
+    with factory() as session:
+        rows = list(session.scalars(select(OutboxMessage)))
+    planned = {r.message_id for r in rows}
+    result.planned = len(planned)
+    result.not_sent = sum(1 for r in rows if r.status != "sent")
+    received = server.accepted_ids()[before:]
+    result.received = len(received)
+    counts: dict[str, int] = {}
+    for mid in received:
+        counts[mid] = counts.get(mid, 0) + 1
+    result.duplicates = [m for m, n in counts.items() if n > 1 for _ in range(n - 1)]
+    result.lost = sorted(planned - counts.keys())
+    result.seconds = time.monotonic() - started
+    return result

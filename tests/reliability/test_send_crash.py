@@ -1,0 +1,45 @@
+"""Crash safety of sending (issue 9 §1): SIGKILL ``relance send`` mid-flight, restart, until all is sent.
+
+Promise under test (DESIGN.md, "Reliability promises"): 0 reminders lost; a duplicate only for a row that a
+restarted run took over from a dead one, and then it is reported as "possibly sent twice".
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.crash import TrialResult, run_trial
+from tests.servers.smtp_server import SmtpTestServer
+
+
+def check(result: TrialResult) -> None:
+    assert result.planned > 0
+    assert result.lost == [], f"{len(result.lost)} reminder(s) never reached the server"
+    assert result.not_sent == 0
+    assert result.unexplained_duplicates == [], "a duplicate that no run reported as possibly sent twice"
+    assert len(result.duplicates) <= len(result.taken_over) <= result.logged_twice
+
+
+def test_send_survives_sigkill(tmp_path: Path, smtp_server: SmtpTestServer) -> None:
+    seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
+    result = run_trial(
+        tmp_path, smtp_server, clients=200, kills=3, delay=(1.5, 6.0), rng=random.Random(seed)
+    )
+    check(result)
+    assert result.planned == 200, f"seed {seed}"
+    assert result.kills == 3, f"seed {seed}: the runs finished before they could be killed"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RELANCE_SLOW") != "1", reason="set RELANCE_SLOW=1 for the long crash trials")
+def test_send_survives_many_sigkills_on_2000(tmp_path: Path) -> None:
+    rng = random.Random(int(os.environ.get("RELANCE_CRASH_SEED", "9")))
+    for trial in range(int(os.environ.get("RELANCE_CRASH_TRIALS", "5"))):
+        with SmtpTestServer() as server:
+            work = tmp_path / f"t{trial}"
+            work.mkdir()
+            check(run_trial(work, server, clients=2000, kills=8, delay=(2.0, 30.0), rng=rng, max_runs=80))
