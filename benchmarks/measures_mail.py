@@ -137,13 +137,12 @@ def measure_outbox(sizes: dict[str, Any], work: Path) -> dict[str, Any]:
                 if not mails:
                     with factory() as s:
                         mails = [
-                            (settings.from_address, list(r.recipients), r.raw)
-                            for r in s.scalars(select(OutboxMessage))
+                            (settings.from_address, list(r.recipients), r.raw) for r in s.scalars(select(OutboxMessage))
                         ]
                 engine.dispose()
                 (work / f"o{concurrency}_{rep}.sqlite3").unlink()
                 server.state.accepted.clear()
-                raw.append(timed(lambda k=concurrency: asyncio.run(_raw_send(server.port, mails, k)))[0])
+                raw.append(timed(lambda k=concurrency, m=mails: asyncio.run(_raw_send(server.port, m, k)))[0])
                 server.state.accepted.clear()
             ratio = stats([r / o for r, o in zip(raw, ours, strict=True)])
             sub[f"c={concurrency}"] = {

@@ -104,7 +104,18 @@ def main() -> int:
                 results[name]["traceback"] = traceback.format_exc()
             results[name]["seconds"] = round(time.perf_counter() - t0, 1)
             print(f"   {name}: {results[name]['seconds']} s", file=sys.stderr, flush=True)
+            if args.json:  # partial results survive an interrupted run
+                _write(args.json, mode, sizes, results, started)
     results["idle_latency"] = {"skipped": "IDLE arrival → decision latency: not measured yet"}
+    print_table(results)
+    print(f"total {time.perf_counter() - started:.1f} s ({mode})")
+    if args.json:
+        _write(args.json, mode, sizes, results, started)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _write(path: Path, mode: str, sizes: dict[str, Any], results: dict[str, Any], started: float) -> None:
     report = {
         "mode": mode,
         "sizes": sizes,
@@ -113,12 +124,7 @@ def main() -> int:
         "results": results,
         "repo": str(REPO),
     }
-    print_table(results)
-    print(f"total {report['total_seconds']} s ({mode})")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-        print(f"wrote {args.json}")
-    return 0
+    path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
 
 
 __all__ = ["main", "stats"]

@@ -32,8 +32,8 @@ TlsMode = Literal["ssl", "starttls", "none"]
 #: The folders processed messages are filed into, by short name.
 FILING_FOLDERS = ("processed", "review", "quarantine")
 
-# Bytes fetched per FETCH at most, whatever the batch size: a batch of 20 MB messages must not hold gigabytes.
-_MAX_BATCH_BYTES = 32 * 1024 * 1024
+# Messages above this size are fetched one per FETCH: a batch of 20 MB messages must not hold gigabytes.
+_LARGE_MESSAGE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,34 +116,32 @@ class ImapMailbox:
         cfg = self.config
         context = cfg.ssl_context or ssl.create_default_context()
         with self._errors("connect"):
-            client = IMAPClient(
-                cfg.host, self.port, ssl=cfg.tls == "ssl", ssl_context=context, timeout=cfg.timeout_s
-            )
+            client = IMAPClient(cfg.host, self.port, ssl=cfg.tls == "ssl", ssl_context=context, timeout=cfg.timeout_s)
             self._client = client
-            if cfg.tls == "starttls":
-                try:
-                    client.starttls(context)
-                except CapabilityError as exc:
-                    self._drop()
-                    raise ConfigError(
-                        f"IMAP server {cfg.host} does not offer STARTTLS; refusing plaintext"
-                    ) from exc
-            client.login(cfg.user, cfg.password)
-            caps = set(client.capabilities())
-            self._can_move = b"MOVE" in caps
-            self._has_uidplus = b"UIDPLUS" in caps
             try:
-                selected = client.select_folder(cfg.folder)
-            except IMAPClientError as exc:
-                self._drop()
-                raise ConfigError(
-                    f"IMAP folder {cfg.folder!r} cannot be selected on {cfg.host}: {exc}"
-                ) from exc
-            self._uidvalidity = int(selected[b"UIDVALIDITY"])
-            self._ensure_folders(client)
-        log.debug(
-            "IMAP connected to %s (uidvalidity %d, move=%s)", self.name, self._uidvalidity, self._can_move
-        )
+                self._open(client)
+            except BaseException:
+                self._drop()  # never keep a half-open session (e.g. connected but not upgraded to TLS)
+                raise
+        log.debug("IMAP connected to %s (uidvalidity %d, move=%s)", self.name, self._uidvalidity, self._can_move)
+
+    def _open(self, client: Any) -> None:
+        cfg = self.config
+        if cfg.tls == "starttls":
+            try:
+                client.starttls(cfg.ssl_context or ssl.create_default_context())
+            except CapabilityError as exc:
+                raise ConfigError(f"IMAP server {cfg.host} does not offer STARTTLS; refusing plaintext") from exc
+        client.login(cfg.user, cfg.password)
+        caps = set(client.capabilities())
+        self._can_move = b"MOVE" in caps
+        self._has_uidplus = b"UIDPLUS" in caps
+        try:
+            selected = client.select_folder(cfg.folder)
+        except IMAPClientError as exc:
+            raise ConfigError(f"IMAP folder {cfg.folder!r} cannot be selected on {cfg.host}: {exc}") from exc
+        self._uidvalidity = int(selected[b"UIDVALIDITY"])
+        self._ensure_folders(client)
 
     def _ensure_folders(self, client: Any) -> None:
         namespace = client.namespace()
@@ -191,9 +189,7 @@ class ImapMailbox:
         """
         self._drop()
         self.outages += 1
-        log.warning(
-            "IMAP connection to %s lost (%s); reconnecting with backoff", self.name, reason or "unknown"
-        )
+        log.warning("IMAP connection to %s lost (%s); reconnecting with backoff", self.name, reason or "unknown")
         started = time.monotonic()
         delay = self.config.backoff_initial_s
         attempts = 0
@@ -232,9 +228,7 @@ class ImapMailbox:
         self.connect()
         return self._can_move
 
-    def fetch_new(
-        self, after_uid: int, uidvalidity: int | None, batch_size: int = 100
-    ) -> Iterator[InboundMail]:
+    def fetch_new(self, after_uid: int, uidvalidity: int | None, batch_size: int = 100) -> Iterator[InboundMail]:
         """Yield messages newer than the checkpoint, oldest first; all of them if UIDVALIDITY changed."""
         if self._client is None:
             self.connect()  # SELECT shows the mailbox as it is now
@@ -256,19 +250,18 @@ class ImapMailbox:
         with self._errors("search"):
             # "n:*" always matches the highest UID, even one below n: filter.
             uids = sorted(uid for uid in self._client.search(["UID", f"{start}:*"]) if uid >= start)
-        for i in range(0, len(uids), batch_size):
+            # Large messages are fetched alone, so a batch never holds gigabytes; one SEARCH finds them all,
+            # which costs far less than fetching every message's size.
+            large = set(self._client.search(["UID", f"{start}:*", "LARGER", str(_LARGE_MESSAGE)])) if uids else set()
+        for batch in _batches(uids, large, batch_size):
             with self._errors("fetch"):
-                # Sizes first (one short round-trip per batch): a batch of 20 MB messages stays bounded.
-                sizes = self._client.fetch(uids[i : i + batch_size], [b"RFC822.SIZE"])
-            for part in _by_bytes(uids[i : i + batch_size], sizes):
-                with self._errors("fetch"):
-                    data = self._client.fetch(part, [b"BODY.PEEK[]"])
-                for uid in part:
-                    item = data.get(uid)
-                    if item is None:
-                        continue  # expunged since the search
-                    self._last_uid = uid
-                    yield InboundMail(self.name, current, uid, item.get(b"BODY[]") or b"")
+                data = self._client.fetch(batch, [b"BODY.PEEK[]"])
+            for uid in batch:
+                item = data.get(uid)
+                if item is None:
+                    continue  # expunged since the search
+                self._last_uid = uid
+                yield InboundMail(self.name, current, uid, item.get(b"BODY[]") or b"")
 
     def file_message(self, mail: InboundMail, folder: str) -> None:
         """Move a processed message to ``relance/processed``, ``relance/review`` or ``relance/quarantine``."""
@@ -283,9 +276,7 @@ class ImapMailbox:
         self.connect()
         uids = [m.uid for m in mails if m.uidvalidity == self._uidvalidity]
         if len(uids) < len(mails):
-            log.warning(
-                "IMAP %s: %d message(s) from an old UIDVALIDITY not filed", self.name, len(mails) - len(uids)
-            )
+            log.warning("IMAP %s: %d message(s) from an old UIDVALIDITY not filed", self.name, len(mails) - len(uids))
         if not uids:
             return
         target = self._folders[leaf]
@@ -346,17 +337,18 @@ def _announces_mail(responses: list[Any]) -> bool:
     return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
 
-def _by_bytes(uids: list[int], sizes: dict[int, Any]) -> Iterator[list[int]]:
-    part: list[int] = []
-    part_bytes = 0
+def _batches(uids: list[int], large: set[int], batch_size: int) -> Iterator[list[int]]:
+    batch: list[int] = []
     for uid in uids:
-        if uid not in sizes:
-            continue  # expunged since the search
-        size = int(sizes[uid].get(b"RFC822.SIZE", 0))
-        if part and part_bytes + size > _MAX_BATCH_BYTES:
-            yield part
-            part, part_bytes = [], 0
-        part.append(uid)
-        part_bytes += size
-    if part:
-        yield part
+        if uid in large:
+            if batch:
+                yield batch
+                batch = []
+            yield [uid]
+            continue
+        batch.append(uid)
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -104,9 +104,7 @@ def _raw_checks(data: dict[str, Any], root: Node, source: str) -> list[str]:
             continue
         steps = raw.get("steps")
         if isinstance(steps, list):
-            pairs = [
-                (s.get("name"), s.get("offset_days")) if isinstance(s, dict) else (None, None) for s in steps
-            ]
+            pairs = [(s.get("name"), s.get("offset_days")) if isinstance(s, dict) else (None, None) for s in steps]
             for problem in ladder_problems(pairs):
                 problems.append(_line(root, ("profiles", name, "steps", *problem.loc), str(problem), source))
         spec = raw.get("holidays")
@@ -198,9 +196,7 @@ def _duplicate_keys(node: Node, loc: Loc, source: str) -> list[str]:
             name = key.value if isinstance(key, ScalarNode) else "?"
             line = key.start_mark.line + 1
             if name in seen:
-                problems.append(
-                    f"{source}:{line}: {_dotted((*loc, name))}: duplicate key (first on line {seen[name]})"
-                )
+                problems.append(f"{source}:{line}: {_dotted((*loc, name))}: duplicate key (first on line {seen[name]})")
             seen[name] = line
             problems.extend(_duplicate_keys(value, (*loc, name), source))
     elif isinstance(node, SequenceNode):

@@ -15,26 +15,19 @@ from bot.app.cli import app, run_guarded, runtime
 @app.command("run")
 def run(
     no_web: Annotated[bool, typer.Option("--no-web", help="Do not serve the web UI.")] = False,
-    cycle_minutes: Annotated[
-        float, typer.Option("--cycle-minutes", help="Minutes between dunning cycles.")
-    ] = 15,
-    outbox_seconds: Annotated[
-        float, typer.Option("--outbox-seconds", help="Seconds between outbox runs.")
-    ] = 30,
+    cycle_minutes: Annotated[float, typer.Option("--cycle-minutes", help="Minutes between dunning cycles.")] = 15,
+    outbox_seconds: Annotated[float, typer.Option("--outbox-seconds", help="Seconds between outbox runs.")] = 30,
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Maildir polling interval.")] = 3,
     log_format: Annotated[str, typer.Option("--log-format", help="json (default) or text.")] = "json",
 ) -> None:
     """The daemon: scheduler + inbox listener + web UI; stops cleanly on SIGTERM / Ctrl-C."""
-    from bot.app.daemon import Daemon, DaemonOptions
+    from bot.app.daemon import Daemon, DaemonOptions, log_secrets
     from bot.app.jsonlog import configure_json_logging
 
     rt = runtime()
     level = os.environ.get("RELANCE_LOG_LEVEL", "INFO")
     if log_format == "json":
-        settings = rt.settings
-        configure_json_logging(
-            level, [s for s in (settings.imap_password, settings.smtp_password, settings.secret_key) if s]
-        )
+        configure_json_logging(level, log_secrets(rt.settings))
     else:
         import logging
 
@@ -51,9 +44,7 @@ def run(
 
 @app.command("demo")
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Work folder (reset on each run).")] = Path(
-        "relance-demo"
-    ),
+    folder: Annotated[Path, typer.Option("--dir", help="Work folder (reset on each run).")] = Path("relance-demo"),
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the web UI afterwards.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
@@ -71,9 +62,7 @@ def demo(
     if not as_json:
         typer.echo(f"relance demo in {folder.resolve()}: simulating {days} days of dunning...")
     result = run_guarded(
-        lambda: run_demo(
-            folder, config_dir=State.config, web_host=host, web_port=port, days=days, progress=progress
-        )
+        lambda: run_demo(folder, config_dir=State.config, web_host=host, web_port=port, days=days, progress=progress)
     )
     summary = result.summary
     if as_json:

@@ -32,6 +32,7 @@ from bot.app.listener import InboxListener
 from bot.app.profiles import current_profiles
 from bot.app.runtime import Runtime
 from bot.app.scheduler import Jobs, build_scheduler
+from bot.app.settings import Settings
 from bot.app.wiring import make_renderer, open_mailbox, sender_factory
 from bot.domain.errors import ConfigError
 
@@ -69,11 +70,33 @@ def start_web_server(app: Any, host: str, port: int) -> tuple[uvicorn.Server, th
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise ConfigError(
-                f"the web UI cannot listen on {host}:{port} (port in use? set RELANCE_WEB_PORT)"
-            )
+            raise ConfigError(f"the web UI cannot listen on {host}:{port} (port in use? set RELANCE_WEB_PORT)")
         time.sleep(0.05)
     return server, thread
+
+
+def public_settings(settings: Settings) -> dict[str, Any]:
+    """``Settings.public()`` with the database password masked too (it may sit in the URL)."""
+    from sqlalchemy.engine import make_url
+
+    out = settings.public()
+    try:
+        out["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL fails later with a clear message; never log it raw
+        out["database_url"] = "***"
+    return out
+
+
+def log_secrets(settings: Settings) -> list[str]:
+    """Values the JSON log formatter must never print."""
+    from sqlalchemy.engine import make_url
+
+    values = [settings.imap_password, settings.smtp_password, settings.secret_key]
+    try:
+        values.append(make_url(settings.database_url).password)
+    except Exception:  # not a URL we can read: nothing to add
+        pass
+    return [v for v in values if v]
 
 
 @dataclass(frozen=True)
@@ -135,7 +158,7 @@ class Daemon:
     def start(self) -> None:
         rt, opts = self.rt, self.options
         settings = rt.settings
-        log.info("relance daemon %s starting", opts.holder, extra={"settings": settings.public()})
+        log.info("relance daemon %s starting", opts.holder, extra={"settings": public_settings(settings)})
         factory = rt.sessions  # opens the database and upgrades the schema
         renderer = make_renderer(settings, factory)
         if opts.serve_web:
@@ -156,9 +179,7 @@ class Daemon:
         )
         self._scheduler.start()
         processor = InboxProcessor(factory, settings, rt.clock, renderer)
-        lease = make_lease(
-            rt.engine, factory, INBOX_LEASE, opts.holder, ttl=timedelta(seconds=opts.lease_ttl_seconds)
-        )
+        lease = make_lease(rt.engine, factory, INBOX_LEASE, opts.holder, ttl=timedelta(seconds=opts.lease_ttl_seconds))
         self._listener = InboxListener(
             processor,
             lambda: open_mailbox(settings),
@@ -207,9 +228,7 @@ class Daemon:
             scheduler = self._scheduler
             # shutdown(wait=True) lets a running send batch finish and record its outcome.
             waiters.append(
-                threading.Thread(
-                    target=lambda: scheduler.shutdown(wait=True), name="stop-scheduler", daemon=True
-                )
+                threading.Thread(target=lambda: scheduler.shutdown(wait=True), name="stop-scheduler", daemon=True)
             )
         listener = self._listener
         if listener is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mailbox
+import os
 import secrets
 import shutil
 import time
@@ -77,7 +78,9 @@ def demo_settings(
     folder: Path, config_dir: Path | None = None, *, web_host: str = "127.0.0.1", web_port: int = 8000
 ) -> Settings:
     """The shipped settings pointed at the demo folder; never an outside server, whatever the env says."""
-    base = load_settings(config_dir, env={})
+    # Only where the configuration lives is taken from the environment (the Docker image sets it).
+    env = {k: v for k, v in os.environ.items() if k in ("RELANCE_CONFIG_DIR", "RELANCE_TEMPLATES_DIR")}
+    base = load_settings(config_dir, env=env)
     return replace(
         base,
         database_url=f"sqlite:///{folder / 'relance.sqlite3'}",

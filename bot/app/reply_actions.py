@@ -95,6 +95,8 @@ class ActionContext:
         return True
 
     def review(self, kind: str, reason: str, intent: Intent | None = None) -> None:
+        if kind == "reply" and self.actor.startswith("user:"):
+            return  # a collector is deciding this very reply: asking them again would loop the queue
         key = f"{kind}:{self.inbound_id}:{reason}" if self.inbound_id else None
         if key and self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key)):
             return

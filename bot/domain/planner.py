@@ -11,8 +11,8 @@ sends, records and changes nothing. Rules, in the order they apply to each invoi
 4. after a broken promise (an open invoice that still carries a ``promise_date`` whose grace has run out)
    the ladder resumes at the step right after the last one done and walks on one step at a time (spaced by
    the minimum gap), instead of jumping to the latest step due: a debtor who promised is not sent straight
-   to a formal notice. The app keeps ``promise_date`` when it reopens the invoice, and clears it for a new
-   cycle;
+   to a formal notice (with no step done yet, rule 2 applies). The app keeps ``promise_date`` when it
+   reopens the invoice;
 5. with ``group_invoices`` one client's invoices at the same step (and cycle) make one action.
 
 Then per client (``blocked`` says why an action is listed but must not be sent; the first reason wins):
@@ -222,9 +222,7 @@ class Planner:
             raise ConfigError(f"no business calendar for profile(s): {', '.join(missing)}")
         self.config = profiles
         self._plans = {
-            name: _ProfilePlan(
-                name, p, calendars[name], as_of, profiles.stale_ledger_days, ledger_last_import
-            )
+            name: _ProfilePlan(name, p, calendars[name], as_of, profiles.stale_ledger_days, ledger_last_import)
             for name, p in profiles.profiles.items()
         }
         #: Profile names met on clients but absent from the configuration (those clients are skipped).

@@ -83,9 +83,7 @@ def ladder_problems(steps: Sequence[tuple[object, object]]) -> list[LocatedValue
     for i, (name, offset) in enumerate(steps):
         if isinstance(name, str):
             if name in seen:
-                problems.append(
-                    LocatedValueError((i, "name"), f"step name {name!r} already used by step {seen[name]}")
-                )
+                problems.append(LocatedValueError((i, "name"), f"step name {name!r} already used by step {seen[name]}"))
             seen.setdefault(name, i)
         if isinstance(offset, int) and not isinstance(offset, bool):
             if previous is not None and offset <= previous[1]:
@@ -257,9 +255,7 @@ class ProfilesConfig(BaseModel):
     def _profile_names(cls, profiles: dict[str, Profile]) -> dict[str, Profile]:
         for name in profiles:
             if not _NAME.match(name):
-                raise LocatedValueError(
-                    (name,), f"profile name {name!r} must be lower-case letters, digits, '_'"
-                )
+                raise LocatedValueError((name,), f"profile name {name!r} must be lower-case letters, digits, '_'")
         return profiles
 
     @model_validator(mode="after")

@@ -65,15 +65,11 @@ def test_catch_up_fetches_every_message_in_batches_and_files_them(
     assert _folder_count(dovecot_server, dovecot_user, "relance.processed") == 250
 
 
-def test_idle_wakes_up_for_mail_delivered_while_idling(
-    dovecot_server: Dovecot, dovecot_user: ImapUser
-) -> None:
+def test_idle_wakes_up_for_mail_delivered_while_idling(dovecot_server: Dovecot, dovecot_user: ImapUser) -> None:
     box = _box(dovecot_server, dovecot_user, idle_reissue_s=0.4)  # re-issued several times while waiting
     try:
         assert list(box.fetch_new(0, None)) == []
-        timer = threading.Timer(
-            1.5, dovecot_server.deliver, args=(dovecot_user, simple_message("during idle"))
-        )
+        timer = threading.Timer(1.5, dovecot_server.deliver, args=(dovecot_user, simple_message("during idle")))
         began = time.monotonic()
         timer.start()
         try:
@@ -82,7 +78,7 @@ def test_idle_wakes_up_for_mail_delivered_while_idling(
         finally:
             timer.join()
         # Dovecot notifies IDLE clients after a fixed ~0.5 s delay; near the timeout means we missed it.
-        assert latency < 3, latency
+        assert latency < 6, latency
         assert [b"during idle" in m.raw for m in box.fetch_new(0, None)] == [True]
     finally:
         box.close()
@@ -164,14 +160,15 @@ def test_uidvalidity_change_refetches_everything(
     assert {m.uidvalidity for m in again} == {old_validity + 7}
 
 
-def test_a_20_mb_message_arrives_whole(
+def test_20_mb_messages_arrive_whole_and_in_order(
     dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
 ) -> None:
     big = simple_message("big", size=20 * 1024 * 1024)
-    dovecot_server.deliver(dovecot_user, simple_message("small"))
-    dovecot_server.deliver(dovecot_user, big)
-    got = list(box.fetch_new(0, None))
-    assert len(got) == 2 and got[1].raw == big and len(big) > 20_000_000
+    sent = [simple_message("small 1"), big, simple_message("small 2"), simple_message("small 3")]
+    for raw in sent:
+        dovecot_server.deliver(dovecot_user, raw)
+    got = list(box.fetch_new(0, None, batch_size=100))
+    assert [m.raw for m in got] == sent and len(big) > 20_000_000
 
 
 def test_without_move_filing_copies_flags_and_expunges_only_its_own(
@@ -197,9 +194,7 @@ def test_without_move_filing_copies_flags_and_expunges_only_its_own(
         box.close()
 
 
-def test_move_is_used_when_announced(
-    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
-) -> None:
+def test_move_is_used_when_announced(dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox) -> None:
     dovecot_server.deliver(dovecot_user, simple_message("to move"))
     (mail,) = box.fetch_new(0, None)
     assert box.can_move is True
@@ -226,9 +221,7 @@ def test_tls_with_an_untrusted_certificate_is_refused_never_plaintext(make_dovec
             box.close()
 
 
-def test_starttls_missing_on_the_server_is_a_config_error(
-    dovecot_server: Dovecot, dovecot_user: ImapUser
-) -> None:
+def test_starttls_missing_on_the_server_is_a_config_error(dovecot_server: Dovecot, dovecot_user: ImapUser) -> None:
     box = _box(dovecot_server, dovecot_user, tls="starttls")
     with pytest.raises(ConfigError, match="STARTTLS"):
         box.connect()
@@ -253,7 +246,7 @@ def test_reconnect_gives_up_at_its_deadline_or_when_stopped(make_dovecot: type[D
     began = time.monotonic()
     with pytest.raises(TemporaryError):
         box.reconnect(deadline_s=0.3)
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5
     stop = threading.Event()
     stop.set()
     assert box.reconnect(stop=stop) is False

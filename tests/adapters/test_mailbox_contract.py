@@ -115,13 +115,13 @@ def test_wait_for_activity_times_out_then_sees_a_delivery(harness: Harness) -> N
     list(harness.mailbox.fetch_new(0, None))
     began = time.monotonic()
     assert harness.mailbox.wait_for_activity(0.5) is False
-    assert 0.4 <= time.monotonic() - began < 3
+    assert 0.4 <= time.monotonic() - began < 6
     timer = threading.Timer(0.3, harness.deliver, args=(simple_message("wake up"),))
     timer.start()
     try:
         began = time.monotonic()
         assert harness.mailbox.wait_for_activity(10) is True
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 8
     finally:
         timer.join()
     assert [b"Subject: wake up" in m.raw for m in harness.mailbox.fetch_new(0, None)] == [True]

@@ -102,6 +102,4 @@ def test_parse_profiles_names_its_source_in_messages() -> None:
     text = (FIXTURES / "bad_timezone.yaml").read_text(encoding="utf-8")
     with pytest.raises(ConfigError, match=r"profiles\.yaml \(draft\):17: profiles\.uk\.timezone: "):
         parse_profiles(text, "profiles.yaml (draft)")
-    assert (
-        "standard" in parse_profiles((FIXTURES / "valid_minimal.yaml").read_text(encoding="utf-8")).profiles
-    )
+    assert "standard" in parse_profiles((FIXTURES / "valid_minimal.yaml").read_text(encoding="utf-8")).profiles

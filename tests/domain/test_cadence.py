@@ -173,9 +173,7 @@ HOURS = st.tuples(st.integers(0, 22), st.sampled_from([0, 30])).flatmap(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    moment=st.datetimes(
-        min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)
-    ),
+    moment=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)),
     zone=st.sampled_from(["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"]),
     days=st.sets(st.integers(0, 6), min_size=1),
     hours=HOURS,

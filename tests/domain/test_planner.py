@@ -76,9 +76,7 @@ def invoice(number: str = "F-1", **changes: Any) -> InvoiceSnapshot:
 
 
 def client(**changes: Any) -> ClientSnapshot:
-    base = ClientSnapshot(
-        client_id="C1", name="Dupont SA", language="fr", profile="p", emails=("ap@dupont.fr",)
-    )
+    base = ClientSnapshot(client_id="C1", name="Dupont SA", language="fr", profile="p", emails=("ap@dupont.fr",))
     return replace(base, **changes)
 
 
@@ -251,9 +249,7 @@ def test_a_paused_client_is_listed_as_blocked_and_an_excluded_one_not_at_all() -
 def test_a_stale_ledger_blocks_every_action_but_still_lists_it() -> None:
     today = DUE + timedelta(days=1)
     assert [a.blocked for a in run(at(1), [invoice()], ledger=None)] == [Blocked.STALE_LEDGER]
-    assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=8))] == [
-        Blocked.STALE_LEDGER
-    ]
+    assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=8))] == [Blocked.STALE_LEDGER]
     assert [a.blocked for a in run(at(1), [invoice()], ledger=today - timedelta(days=7))] == [None]
     done = invoice(last_step="reminder_1", last_step_on=today)
     assert [a.blocked for a in run(at(10), [done], ledger=None)] == [Blocked.STALE_LEDGER]
@@ -340,11 +336,7 @@ def test_streaming_per_client_gives_the_same_plan_as_the_batch() -> None:
     invoices.append(invoice("F-ORPHAN", client_id="C99"))
     batch = run(at(1), invoices, clients)
     planner = Planner(at(1), CONFIG, CALENDARS, DUE + timedelta(days=1))
-    streamed = [
-        a
-        for c in clients
-        for a in planner.plan_client(c, [i for i in invoices if i.client_id == c.client_id])
-    ]
+    streamed = [a for c in clients for a in planner.plan_client(c, [i for i in invoices if i.client_id == c.client_id])]
     assert batch == streamed and len(batch) >= 5
     assert all("F-ORPHAN" not in a.invoice_numbers for a in batch)
 

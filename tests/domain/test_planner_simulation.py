@@ -43,9 +43,7 @@ class Simulation:
 
     def day(self, as_of: datetime | date) -> list[PlannedAction]:
         today = as_of.date() if isinstance(as_of, datetime) else as_of
-        actions = plan(
-            as_of, self.clients.values(), self.invoices.values(), self.config, self.calendars, today
-        )
+        actions = plan(as_of, self.clients.values(), self.invoices.values(), self.config, self.calendars, today)
         for action in actions:
             if action.blocked is not None:
                 continue
@@ -56,9 +54,7 @@ class Simulation:
                 state = InvoiceState.ESCALATED if action.channel is Channel.ESCALATE else inv.state
                 self.invoices[number] = replace(inv, last_step=action.step, last_step_on=sent_on, state=state)
             if action.channel in REMINDER_CHANNELS:
-                self.clients[action.client_id] = replace(
-                    self.clients[action.client_id], last_reminder_on=sent_on
-                )
+                self.clients[action.client_id] = replace(self.clients[action.client_id], last_reminder_on=sent_on)
         return actions
 
 
@@ -83,9 +79,7 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
     start = draw(st.integers(0, 22))
     end = draw(st.integers(start + 1, 23))
     return {
-        "timezone": draw(
-            st.sampled_from(["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"])
-        ),
+        "timezone": draw(st.sampled_from(["Europe/Paris", "Europe/London", "America/New_York", "Asia/Tokyo"])),
         "send_window": {
             "days": [WEEKDAYS[d] for d in sorted(draw(st.sets(st.integers(0, 6), min_size=1)))],
             "hours": f"{start:02}:{draw(st.sampled_from([0, 30])):02}-{end:02}:00",
@@ -144,9 +138,7 @@ def test_invariants_hold_over_120_days(
     profile = config.profiles["p"]
     calendar = BusinessCalendar(holidays)
     clients, invoices = ledger
-    sim = Simulation(
-        config, {"p": calendar}, {c.client_id: c for c in clients}, {i.number: i for i in invoices}
-    )
+    sim = Simulation(config, {"p": calendar}, {c.client_id: c for c in clients}, {i.number: i for i in invoices})
     for day, hour in enumerate(hours):
         if day in down:  # the bot was not running that day: the next run catches up
             continue
@@ -218,9 +210,7 @@ def expected_send_day(nominal: date, profile: Profile) -> date:
 
 @pytest.mark.parametrize("name", sorted(LADDERS))
 @pytest.mark.parametrize("due", [date(2026, 4, 30), date(2026, 7, 10), date(2026, 12, 18)])
-def test_ninety_days_of_a_profile_walk_the_whole_ladder(
-    shipped: ProfilesConfig, name: str, due: date
-) -> None:
+def test_ninety_days_of_a_profile_walk_the_whole_ladder(shipped: ProfilesConfig, name: str, due: date) -> None:
     profile = shipped.profiles[name]
     calendars = calendars_for(shipped)
     ledger = InvoiceSnapshot("F-1", "C1", due - timedelta(days=60), due, Decimal("900"), Decimal(0), "EUR",

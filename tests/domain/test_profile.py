@@ -213,9 +213,7 @@ def test_profiles_differ_in_rhythm_and_tone(shipped: ProfilesConfig) -> None:
     assert offset("key_account", "reminder_1") > offset("standard", "reminder_1")
     assert offset("key_account", "call_1") > offset("standard", "call_1") > offset("risky", "call_1")
     assert (
-        offset("key_account", "formal_notice")
-        > offset("standard", "formal_notice")
-        > offset("risky", "formal_notice")
+        offset("key_account", "formal_notice") > offset("standard", "formal_notice") > offset("risky", "formal_notice")
     )
     assert handover("key_account") > handover("standard") > handover("risky")
     assert shipped.profiles["key_account"].min_gap_days > shipped.profiles["standard"].min_gap_days

@@ -118,7 +118,7 @@ def test_review_item_end_to_end_with_hostile_text_inert(page: Any, base_url: str
     page.wait_for_load_state("networkidle")
     assert "dispute" in page.locator(".flash.ok").inner_text()
     assert "open → disputed" in page.locator(".flash.ok").inner_text()
-    assert page.locator("article.review").count() == 0
+    assert page.locator("#item-1").count() == 0  # decided: off the queue
     shot(page, "review-after-decision")
     page.goto(f"{base_url}/invoices/F2026-001")
     assert page.locator("h1 .state").inner_text() == "disputed"

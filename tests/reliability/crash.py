@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -123,7 +124,10 @@ def run_trial(
                     proc.send_signal(signal.SIGKILL)
                     killed = True
             out, _ = proc.communicate(timeout=300)
-        result.logged_twice += log.read_text(encoding="utf-8", errors="replace").count(POSSIBLY_TWICE)
+        text = log.read_text(encoding="utf-8", errors="replace")
+        result.logged_twice += text.count(POSSIBLY_TWICE)
+        # A takeover logged by a run that was itself killed later still explains a duplicate.
+        result.taken_over.update(re.findall(POSSIBLY_TWICE + r": (\S+) was claimed", text))
         if killed:
             result.kills += 1
             continue

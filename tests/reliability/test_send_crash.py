@@ -26,9 +26,7 @@ def check(result: TrialResult) -> None:
 
 def test_send_survives_sigkill(tmp_path: Path, smtp_server: SmtpTestServer) -> None:
     seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
-    result = run_trial(
-        tmp_path, smtp_server, clients=200, kills=3, delay=(1.5, 6.0), rng=random.Random(seed)
-    )
+    result = run_trial(tmp_path, smtp_server, clients=200, kills=3, delay=(1.5, 6.0), rng=random.Random(seed))
     check(result)
     assert result.planned == 200, f"seed {seed}"
     assert result.kills == 3, f"seed {seed}: the runs finished before they could be killed"

@@ -87,9 +87,7 @@ class Postgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             subprocess.run(
-                as_server_user(
-                    [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
-                ),
+                as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
                 capture_output=True,
                 timeout=60,
             )

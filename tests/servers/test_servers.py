@@ -13,7 +13,7 @@ import imapclient
 import pytest
 
 from tests.servers import unavailable
-from tests.servers.dovecot import Dovecot, ImapUser, simple_message
+from tests.servers.dovecot import Dovecot, ImapUser, group_alive, simple_message
 from tests.servers.postgres import Postgres
 
 pytestmark = pytest.mark.servers
@@ -30,7 +30,7 @@ def test_dovecot_serves_delivered_mail_and_restarts(make_dovecot: type[Dovecot])
         assert client.select_folder("INBOX")[b"EXISTS"] == 1
     pid = server.pid()
     server.stop()
-    assert pid is not None and not Path(f"/proc/{pid}").exists()
+    assert pid is not None and not group_alive(pid)
     server.deliver(user, simple_message("while down"))
     server.start()
     with imapclient.IMAPClient(server.host, server.port, ssl=False, timeout=10) as client:
@@ -40,9 +40,7 @@ def test_dovecot_serves_delivered_mail_and_restarts(make_dovecot: type[Dovecot])
 
 def test_dovecot_without_move_hides_the_capability(dovecot_server_without_move: Dovecot) -> None:
     user = dovecot_server_without_move.add_user()
-    with imapclient.IMAPClient(
-        "127.0.0.1", dovecot_server_without_move.port, ssl=False, timeout=10
-    ) as client:
+    with imapclient.IMAPClient("127.0.0.1", dovecot_server_without_move.port, ssl=False, timeout=10) as client:
         client.login(user.name, user.password)
         caps = client.capabilities()
         assert b"MOVE" not in caps and b"IDLE" in caps and b"UIDPLUS" in caps
@@ -102,9 +100,7 @@ def test_db_url_gives_a_usable_database(db_url: str) -> None:
 
 @pytest.fixture
 def local_site(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "index.html").write_text(
-        "<html><title>relance probe</title><body><p id=x>ok 42</p></body></html>"
-    )
+    (tmp_path / "index.html").write_text("<html><title>relance probe</title><body><p id=x>ok 42</p></body></html>")
     handler = functools.partial(_QuietHandler, directory=str(tmp_path))
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
