@@ -124,6 +124,8 @@ class TableLease:
     ) -> None:
         self.factory, self.name, self.holder, self.ttl = factory, name, holder, ttl
         self._held = False
+        #: How often the holder should renew (the listener does it from a small thread).
+        self.heartbeat_s = ttl.total_seconds() / 3
 
     @staticmethod
     def _now() -> datetime:
@@ -193,9 +195,7 @@ class TableLease:
         try:
             with self.factory() as session, session.begin():
                 session.execute(
-                    delete(LeaderLease).where(
-                        LeaderLease.name == self.name, LeaderLease.holder == self.holder
-                    )
+                    delete(LeaderLease).where(LeaderLease.name == self.name, LeaderLease.holder == self.holder)
                 )
         except OperationalError:
             log.warning("lease %s: could not release; it will expire", self.name)

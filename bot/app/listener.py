@@ -94,8 +94,17 @@ class InboxListener:
 
     # ------------------------------------------------------------- the loop
 
+    def _keep_lease(self, every_s: float) -> None:
+        # A long catch-up pass must not let a table lease expire under the leader's feet.
+        while not self._stop.wait(every_s):
+            if self.leader:
+                self.lease.renew()
+
     def run(self) -> None:
         backoff = 1.0
+        heartbeat = getattr(self.lease, "heartbeat_s", None)
+        if heartbeat:
+            threading.Thread(target=self._keep_lease, args=(heartbeat,), name="inbox-lease", daemon=True).start()
         try:
             while not self._stop.is_set():
                 if not self._hold_lease():

@@ -14,7 +14,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,7 +90,9 @@ def _claim(
 ) -> tuple[list[OutboxMessage], list[str]]:
     """Take up to ``limit`` due rows for this worker. Stale claims (a worker that died) are taken over."""
     now = clock.now()
-    stale_before = now - lease
+    # Leases measure whether a worker process is alive: wall-clock time, even under a simulated clock (--as-of).
+    wall = datetime.now(UTC)
+    stale_before = wall - lease
     with factory() as session, session.begin():
         due = (
             select(OutboxMessage)
@@ -119,7 +121,7 @@ def _claim(
                     if row.claimed_at is None
                     else OutboxMessage.claimed_at == row.claimed_at,
                 )
-                .values(status="sending", claimed_by=worker, claimed_at=now)
+                .values(status="sending", claimed_by=worker, claimed_at=wall)
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]

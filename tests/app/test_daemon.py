@@ -274,7 +274,8 @@ def test_relance_run_health_reply_and_clean_sigterm(daemon_folder: Path) -> None
         status, body = daemon.get("/healthz")
         checks = json.loads(body)["checks"]
         assert {"database", "scheduler", "imap", "smtp"} <= checks.keys()
-        assert checks["imap"]["leader"] and checks["scheduler"]["running"]
+        assert checks["scheduler"]["running"]
+        wait_for(lambda: json.loads(daemon.get("/healthz")[1])["checks"]["imap"]["leader"], 20, "inbox leadership")
         mailbox.Maildir(daemon_folder / "maildir", create=True).add(reply("compta@atelier-durand.test", 1))
         factory = session_factory(open_database(env["RELANCE_DATABASE_URL"]))
         wait_for(lambda: inbound_count(factory) == 1, 30, "the reply dropped in the Maildir to be processed")
