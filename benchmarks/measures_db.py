@@ -119,8 +119,19 @@ def _child(url: str, mode: str) -> None:
             actions, _planner = plan_actions(session, settings, noon_in(AS_OF_DAY))
             count = len(actions)
     seconds = time.perf_counter() - start
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb, "count": count}))
+    print(json.dumps({"seconds": seconds, "rss_mb": _peak_rss_mb(), "count": count}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. ``ru_maxrss`` survives execve (it would report the parent's size at fork),
+    so prefer VmHWM, which belongs to the new address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _run_child(url: str, mode: str) -> dict[str, Any]:
