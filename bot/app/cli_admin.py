@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from bot.app.cli import app, fail, run_guarded, runtime
+from bot.app.cli import app, command_group, fail, run_guarded, runtime
 
-user_app = typer.Typer(help="Web users.", no_args_is_help=True)
+user_app = command_group("Web users.")
 app.add_typer(user_app, name="user")
 
 

@@ -8,16 +8,14 @@ from typing import Annotated
 
 import typer
 
-from bot.app.cli import app, fail, run_guarded, runtime
+from bot.app.cli import app, command_group, fail, run_guarded, runtime
 
-templates_app = typer.Typer(help="Check and preview reminder templates.", no_args_is_help=True)
-profiles_app = typer.Typer(help="Check dunning profiles.", no_args_is_help=True)
+templates_app = command_group("Check and preview reminder templates.")
+profiles_app = command_group("Check dunning profiles.")
 app.add_typer(templates_app, name="templates")
 app.add_typer(profiles_app, name="profiles")
 
-AsOf = Annotated[
-    str | None, typer.Option("--as-of", help="Run as if the clock read this date (YYYY-MM-DD) at noon.")
-]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="Run as if the clock read this date (YYYY-MM-DD) at noon.")]
 Json = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 

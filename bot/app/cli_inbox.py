@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.app.cli import app, fail, run_guarded, runtime
+from bot.app.cli import app, command_group, fail, run_guarded, runtime
 
-inbox_app = typer.Typer(help="Read replies: classify files, or fetch the inbox once.", no_args_is_help=True)
-review_app = typer.Typer(help="The collectors' review queue.", no_args_is_help=True)
-invoices_app = typer.Typer(help="Look at invoices.", no_args_is_help=True)
+inbox_app = command_group("Read replies: classify files, or fetch the inbox once.")
+review_app = command_group("The collectors' review queue.")
+invoices_app = command_group("Look at invoices.")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(review_app, name="review")
 app.add_typer(invoices_app, name="invoices")
@@ -42,9 +42,7 @@ def inbox_classify(files: list[Path], as_json: Json = False) -> None:
                 parsed = parse_message(file.read_bytes())
             except (OSError, UnreadableMessageError) as exc:
                 failures += 1
-                typer.echo(
-                    json.dumps({"file": str(file), "error": str(exc)}) if as_json else f"{file}: {exc}"
-                )
+                typer.echo(json.dumps({"file": str(file), "error": str(exc)}) if as_json else f"{file}: {exc}")
                 continue
             c = classify_parsed(parsed)
             match = match_reply(session, parsed, c)
@@ -95,9 +93,7 @@ def inbox_fetch() -> None:
     def body() -> None:
         mailbox = open_mailbox(rt.settings)
         try:
-            processor = InboxProcessor(
-                rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions)
-            )
+            processor = InboxProcessor(rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions))
             report = processor.run_once(mailbox)
         finally:
             mailbox.close()
@@ -123,9 +119,7 @@ def review_list(as_json: Json = False) -> None:
         for item in items:
             inbound = session.get(InboundMessage, item.inbound_id) if item.inbound_id else None
             record = (
-                session.scalar(
-                    select(ClassificationRecord).where(ClassificationRecord.inbound_id == item.inbound_id)
-                )
+                session.scalar(select(ClassificationRecord).where(ClassificationRecord.inbound_id == item.inbound_id))
                 if item.inbound_id
                 else None
             )

@@ -19,12 +19,23 @@ def run(
     outbox_seconds: Annotated[float, typer.Option("--outbox-seconds", help="Seconds between outbox runs.")] = 30,
     poll_seconds: Annotated[float, typer.Option("--poll-seconds", help="Maildir polling interval.")] = 3,
     log_format: Annotated[str, typer.Option("--log-format", help="json (default) or text.")] = "json",
+    claim_seconds: Annotated[
+        float,
+        typer.Option(
+            "--claim-seconds",
+            help="Seconds after which a message claimed by a replica that died mid-send is sent by another.",
+        ),
+    ] = 600,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run as if the clock read this date (YYYY-MM-DD) at noon (rehearsals, tests)."),
+    ] = None,
 ) -> None:
     """The daemon: scheduler + inbox listener + web UI; stops cleanly on SIGTERM / Ctrl-C."""
     from bot.app.daemon import Daemon, DaemonOptions, log_secrets
     from bot.app.jsonlog import configure_json_logging
 
-    rt = runtime()
+    rt = runtime(as_of)
     level = os.environ.get("RELANCE_LOG_LEVEL", "INFO")
     if log_format == "json":
         configure_json_logging(level, log_secrets(rt.settings))
@@ -37,6 +48,7 @@ def run(
         cycle_minutes=cycle_minutes,
         outbox_seconds=outbox_seconds,
         poll_seconds=poll_seconds,
+        claim_seconds=claim_seconds,
     )
     code = run_guarded(lambda: Daemon(rt, options).run())
     raise typer.Exit(code)
