@@ -85,9 +85,7 @@ def main() -> int:
 
     bounces = ev.score_bounces()
     real_misses = [
-        m
-        for m in bounces.misses
-        if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
+        m for m in bounces.misses if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
     ]
     pseudo = bounces.status_total - bounces.status_ok - len(real_misses)
     real_rate = bounces.status_ok / max(1, bounces.status_total - pseudo)
@@ -109,9 +107,7 @@ def main() -> int:
         args.json.write_text(
             json.dumps(
                 {
-                    "reply_extraction": {
-                        k: {"hits": v[0], "total": v[1]} for k, v in replies.per_source.items()
-                    },
+                    "reply_extraction": {k: {"hits": v[0], "total": v[1]} for k, v in replies.per_source.items()},
                     "reply_extraction_overall": replies.overall,
                     "auto_reply": {
                         "recall": auto.recall,

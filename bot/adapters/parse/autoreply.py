@@ -31,9 +31,7 @@ _SUBJECT = re.compile(
     r"|request received|ticket received|we received your|nous avons bien re[çc]u|message re[çc]u)",
     re.IGNORECASE,
 )
-_TICKET_SUBJECT = re.compile(
-    r"\[(?:ticket|case|request|demande|incident|sr)\s*[#:]?\s*[\w-]*\d", re.IGNORECASE
-)
+_TICKET_SUBJECT = re.compile(r"\[(?:ticket|case|request|demande|incident|sr)\s*[#:]?\s*[\w-]*\d", re.IGNORECASE)
 _BODY_STRONG = re.compile(
     r"(?:\b(?:je suis|je serai|nous sommes|i am|i'm|i will be|we are)\s+(?:actuellement\s+|currently\s+)?"
     r"(?:absente?s?|en cong[ée]s?|out of (?:the )?office|away|on (?:annual |parental |maternity |sick )?leave"

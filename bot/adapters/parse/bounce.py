@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
 
+from bot.adapters.parse.bounce_text import (
+    WRAPPER_STATUSES,
+    TextBounce,
+    dsn_fields_in_text,
+    innermost_status,
+    ses_notification,
+    status_from_reply_code,
+)
 from bot.adapters.parse.mime import get_header, header_text, message_ids, part_text, walk_limited
 from bot.domain.message import BounceInfo
 
@@ -21,7 +29,9 @@ _NOTICE_CHARS = 20_000
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d]|\.\d)")
 _SMTP_CODE = re.compile(r"(?<!\d)([45]\d\d)[ -](?=\D)")
 _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
-_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mdaemon|mailer daemon", re.I)
+_DAEMON = re.compile(
+    r"mailer-daemon|postmaster|mail delivery|mail administrator|mdaemon|mailer daemon|^bounces?@", re.I
+)
 _SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status notification"
     r"|failure|failed|report|has failed|problem|notification)"
@@ -30,7 +40,9 @@ _SUBJECT = re.compile(
     r"|delayed mail|delivery delayed|warning: could not send"
     r"|mail could not be delivered|message not delivered|could not be delivered|rejected|unable to deliver"
     r"|delivery notification|mail system error"
-    r"|échec de (?:la )?remise|echec de (?:la )?remise|nondeliverable",
+    r"|échec de (?:la )?remise|echec de (?:la )?remise|nondeliverable"
+    r"|error sending your (?:mail|message)|could not send your|配信できません|配送できません|送信できません"
+    r"|配信エラー|配送エラー",
     re.IGNORECASE,
 )
 _DELAY = re.compile(
@@ -62,7 +74,11 @@ _COPY_MARKERS = re.compile(
 )
 #: Returned headers and pasted originals only need their header block parsed (the body stays a string).
 _HEADERS_ONLY = HeaderParser()
-_EMBEDDED_HEADERS = re.compile(r"^(?:Return-Path|Received|Message-ID|From): ", re.MULTILINE | re.IGNORECASE)
+#: A pasted header block: two header lines in a row (a lone "From: <postmaster@…> RCPT: …" is notice text).
+_EMBEDDED_HEADERS = re.compile(
+    r"^(?:Return-Path|Received|Message-ID|From): [^\n]*\n(?:[ \t]+[^\n]*\n)*[\w-]{2,40}: ",
+    re.MULTILINE | re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -86,14 +102,10 @@ def detect_bounce(
     """
     parts = walk_limited(message) if parts is None else parts
     status_parts = [
-        p
-        for p, _, _ in parts
-        if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")
+        p for p, _, _ in parts if p.get_content_type() in ("message/delivery-status", "message/global-delivery-status")
     ]
     report_type = (
-        str(message.get_param("report-type") or "").lower()
-        if message.get_content_type() == "multipart/report"
-        else ""
+        str(message.get_param("report-type") or "").lower() if message.get_content_type() == "multipart/report" else ""
     )
     if report_type and report_type != "delivery-status" and not status_parts:
         return None  # feedback reports / read receipts are not delivery failures
@@ -104,10 +116,11 @@ def detect_bounce(
             if info.recipient is None and failed_header:
                 info = BounceInfo(_first_email(failed_header), info.status, info.action, info.diagnostic)
             return BounceVerdict(info, *_returned_message(parts, body))
+    ses = ses_notification(body)
+    if ses is not None:
+        return BounceVerdict(_info(ses), (), "")
     looks_daemon = bool(_DAEMON.search(sender) or _DAEMON.search(sender_name))
-    if not (
-        failed_header or (looks_daemon and _SUBJECT.search(subject)) or (report_type == "delivery-status")
-    ):
+    if not (failed_header or (looks_daemon and _SUBJECT.search(subject)) or (report_type == "delivery-status")):
         return None
     if (
         get_header(message, "Auto-Submitted").lower().startswith("auto-replied")
@@ -116,15 +129,23 @@ def detect_bounce(
     ):
         return None
     notice = _notice_part(body)
+    fields = dsn_fields_in_text(body)
+    if fields is not None and fields.status is not None:
+        # An RFC 3464 report whose MIME structure is broken (or forwarded inline): its fields still rule.
+        if fields.recipient is None and failed_header:
+            fields = TextBounce(_first_email(failed_header), fields.status, fields.action, fields.diagnostic)
+        return BounceVerdict(_info(fields), *_returned_message(parts, body))
     recipient = _first_email(failed_header) if failed_header else _recipient_from_text(notice, sender)
     status = _status_from_text(notice)
     delayed = _DELAY.search(notice) is not None or _DELAY.search(subject) is not None
     if status is None:
         status = _reason_status(notice, delayed)
     action = "delayed" if delayed and (status is None or status.startswith("4")) else "failed"
-    return BounceVerdict(
-        BounceInfo(recipient, status, action, _diagnostic(notice)), *_returned_message(parts, body)
-    )
+    return BounceVerdict(BounceInfo(recipient, status, action, _diagnostic(notice)), *_returned_message(parts, body))
+
+
+def _info(found: TextBounce) -> BounceInfo:
+    return BounceInfo(found.recipient, found.status, found.action, found.diagnostic)
 
 
 def _from_delivery_status(part: Message, body: str) -> BounceInfo | None:
@@ -132,27 +153,23 @@ def _from_delivery_status(part: Message, body: str) -> BounceInfo | None:
     if not blocks:
         text = part_text(part)
         blocks = [
-            _HEADERS_ONLY.parsestr(chunk)
-            for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n"))
-            if chunk.strip()
+            _HEADERS_ONLY.parsestr(chunk) for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if chunk.strip()
         ]
     recipients = [b for b in blocks if b.get("Final-Recipient") or b.get("Original-Recipient")]
     if not recipients:
         recipients = [b for b in blocks if b.get("Action") or b.get("Status")]
     if not recipients:
         return None
-    chosen = next(
-        (b for b in recipients if header_text(b.get("Action")).lower().startswith("failed")), recipients[0]
-    )
-    recipient_field = header_text(chosen.get("Final-Recipient")) or header_text(
-        chosen.get("Original-Recipient")
-    )
+    chosen = next((b for b in recipients if header_text(b.get("Action")).lower().startswith("failed")), recipients[0])
+    recipient_field = header_text(chosen.get("Final-Recipient")) or header_text(chosen.get("Original-Recipient"))
     recipient = _first_email(recipient_field.split(";", 1)[-1]) or _first_email(recipient_field)
     diagnostic = header_text(chosen.get("Diagnostic-Code")).split(";", 1)[-1].strip() or None
     status_match = _STATUS.search(header_text(chosen.get("Status")))
     status = ".".join(status_match.groups()) if status_match else None
-    if status is None or status.endswith(".0.0"):
-        better = _status_from_text(diagnostic or "")
+    if status is None or status.endswith(".0.0") or status in WRAPPER_STATUSES:
+        # A generic or "expired" Status wraps the remote server's own answer: the diagnostic's innermost
+        # (last) code says why ("554 4.4.7 Message expired … <421 4.4.2 Connection timed out>" is 4.4.2).
+        better = innermost_status(diagnostic or "")
         status = better or status or _status_from_text(_notice_part(body))
     action = header_text(chosen.get("Action")).lower().split()[0] if chosen.get("Action") else None
     return BounceInfo(recipient, status, action, diagnostic[:500] if diagnostic else None)
@@ -163,9 +180,7 @@ def _returned_message(parts: list[tuple[Message, int, bool]], body: str) -> tupl
         ctype = part.get_content_type()
         if ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
-            original = (
-                inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
-            )
+            original = inner[0] if isinstance(inner, list) and inner and isinstance(inner[0], Message) else None
             if original is not None:
                 return _ids_and_text(original, _inner_text(original))
         if ctype == "text/rfc822-headers":
@@ -241,7 +256,7 @@ def _reason_status(notice: str, delayed: bool) -> str | None:
             return ("4" + status[1:]) if delayed else status
     code = _SMTP_CODE.search(notice)
     if code:
-        return f"{code.group(1)[0]}.0.0"
+        return status_from_reply_code(code.group(1))
     return "4.0.0" if delayed else None
 
 

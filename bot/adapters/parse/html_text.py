@@ -18,9 +18,7 @@ MAX_HTML_CHARS = 2_000_000
 #: Deeper nesting is flattened (tags still counted, not tracked individually).
 MAX_DEPTH = 200
 
-_SKIP = frozenset(
-    {"script", "style", "head", "title", "template", "noscript", "svg", "math", "object", "xml"}
-)
+_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "svg", "math", "object", "xml"})
 _BLOCK = frozenset(
     {
         "p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol", "dl", "dt", "dd",

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import re
 
+from bot.adapters.parse.loose_markers import (
+    date_line_at,
+    forwarded_body,
+    spread_attribution_at,
+    spread_attribution_end,
+)
 from bot.adapters.parse.signature import is_footer, strip_signature
 
 #: Lines are classified on at most this many characters: patterns stay linear even on pathological input.
 _LINE_CAP = 400
 #: A multi-line attribution ("On Mon, … <\njohn@x> wrote:") spans at most this many lines.
 _ATTRIBUTION_SPAN = 4
+#: Quoted lines this long were probably wrapped by the client: the next unquoted line continues them.
+_WRAP_WIDTH = 60
 
 _WROTE = re.compile(
     r"(?:wrote|writes|a [ée]crit|[ée]crit|schrieb|schreef"
@@ -73,6 +81,10 @@ _REPLY_ABOVE = re.compile(
     re.IGNORECASE,
 )
 _RULE = re.compile(r"^[-_=*~]{5,}$")
+#: A separator left dangling at the end of the new text ("---" above Discourse's "Previous Replies").
+_TRAILING_RULE = re.compile(r"^[-_=*~]{3,}$")
+#: Digest-style markers that head the quoted history without any rule ("*Previous Replies*" in Discourse).
+_HISTORY_MARKERS = frozenset({"previous replies", "réponses précédentes", "vorherige antworten"})
 #: "-------- Oprindelig besked --------": a short phrase framed by rules is a separator in any language.
 _FRAMED = re.compile(r"^[-_=]{3,}\s?[^\W\d_][^\d\n]{2,40}?\s?[-_=]{3,}$")
 _STRIP_DECOR = " \t-_=*>~"
@@ -90,6 +102,8 @@ def _unquote(line: str) -> str:
 def _is_separator(line: str) -> bool:
     core = _unquote(line)
     if _FORWARD_LINES.match(core) or _REPLY_ABOVE.search(core):
+        return True
+    if core.strip("*_ ").lower() in _HISTORY_MARKERS:
         return True
     if core.count("-") < 2 and core.count("_") < 2 and core.count("=") < 2:
         return False  # cheap exit before the phrase checks
@@ -206,17 +220,21 @@ def find_quote_start(lines: list[str]) -> int:
             continue
         if _is_separator(line) or _rule_before_header(lines, index) or _header_block_at(lines, index):
             return index
+        if spread_attribution_at(lines, index) or date_line_at(lines, index):
+            return index
         begin = _attribution_start(lines, index)
         if begin >= 0:
             return begin
     return len(lines)
 
 
-def split_reply(text: str) -> tuple[str, str]:
+def split_reply(text: str, sender: str = "", sender_name: str = "") -> tuple[str, str]:
     """Split ``text`` into ``(new_text, quoted_text)``.
 
     ``new_text`` is what the sender wrote, without quotes, signature, mobile footer or disclaimer;
     ``quoted_text`` is the quoted conversation (reminders we sent, earlier messages) that was removed.
+    ``sender`` / ``sender_name`` (address and display name of From), when known, let a trailing block
+    that names the sender be recognised as a signature (as talon does).
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -235,7 +253,10 @@ def split_reply(text: str) -> tuple[str, str]:
     if any(line.lstrip().startswith(">") for line in head[end:]):
         quoted = head[end:] + quoted
         head = head[:end]
-    # Inline answers (quote, answer, quote, answer): keep the answers only.
+    # Inline answers (quote, answer, quote, answer): keep the answers only. Discourse's email_reply_trimmer
+    # keeps ">" blocks embedded between answers (and a body that is only a quote); github's parser hides them
+    # too when they trail. We never pass quoted lines on: they are usually our own reminder, and the
+    # classifier must not read its words as the debtor's.
     if any(line.lstrip().startswith(">") for line in head):
         quoted = [line for line in head if line.lstrip().startswith(">")] + quoted
         head = [line for line in head if not line.lstrip().startswith(">")]
@@ -243,11 +264,17 @@ def split_reply(text: str) -> tuple[str, str]:
         answer, quoted = _bottom_posted(quoted)
         head = head + answer
 
-    new_text = strip_signature("\n".join(head)).strip()
+    # A rule left dangling above the quote is decoration, never content. CONFLICT (corpora MANIFEST,
+    # email_2_1): github/email_reply_parser drops the "------" line above an Outlook header, alfonsrv keeps it
+    # in the reply; we follow github, since the classifier must read words, not separators.
+    while head and (not head[-1].strip() or _TRAILING_RULE.match(_clean(head[-1]))):
+        head.pop()
+    new_text = strip_signature("\n".join(head), sender=sender, sender_name=sender_name).strip()
     quoted_text = "\n".join(quoted).strip()
     if not new_text and quoted_text and start == 0 and _is_forward(lines):
-        # A bare forward ("TR:" with nothing above): the forwarded mail is all there is to read.
-        return quoted_text, ""
+        # A bare forward ("TR:" with nothing above): the forwarded mail's body is all there is to read;
+        # its separator and header block (From/Date/Subject/To) are not the sender's words.
+        return forwarded_body(quoted_text), ""
     return new_text, quoted_text
 
 
@@ -255,7 +282,9 @@ def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
     """Nothing above the quote: the answer may sit below ("On … wrote:", "> …" lines, then the answer)."""
     if not quoted:
         return [], quoted
-    index = 1
+    # Skip the attribution itself: it may end on a later line ("On …, A <\na@b> wrote:").
+    ends = (at + 1 for at in range(min(len(quoted), _ATTRIBUTION_SPAN)) if _attribution_start(quoted, at) == 0)
+    index = next(ends, spread_attribution_end(quoted, 0) + 1 or 1)
     while index < len(quoted) and _attribution_start(quoted, index) == -1 and index < _ATTRIBUTION_SPAN:
         if quoted[index].lstrip().startswith(">"):
             break
@@ -265,6 +294,10 @@ def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
         saw_quote = saw_quote or quoted[index].lstrip().startswith(">")
         index += 1
     if not saw_quote or index >= len(quoted):
+        return [], quoted
+    if len(quoted[index - 1].strip()) >= _WRAP_WIDTH:
+        # Glued under a full-width quoted line, it is that line's wrapped tail ("> … pharetra d\nignissim odio?"),
+        # not an answer (Thunderbird's "> Hi\nHello" is one).
         return [], quoted
     rest = quoted[index:]
     if find_quote_start(rest) == 0:
@@ -277,9 +310,4 @@ def _bottom_posted(quoted: list[str]) -> tuple[list[str], list[str]]:
 def _is_forward(lines: list[str]) -> bool:
     first = next((_clean(line) for line in lines if line.strip()), "")
     phrase = _unquote(first).strip(_STRIP_DECOR).lower()
-    return (
-        "forward" in phrase
-        or "transf" in phrase
-        or "weitergeleitet" in phrase
-        or bool(_FORWARD_LINES.match(first))
-    )
+    return "forward" in phrase or "transf" in phrase or "weitergeleitet" in phrase or bool(_FORWARD_LINES.match(first))

@@ -34,9 +34,7 @@ _DAY_MONTH = (
     rf"(?P<day>\d{{1,2}})(?:er|st|nd|rd|th)?\.?\s+(?:of\s+)?(?P<month>{_MONTH_NAMES})\.?"
     r"(?:\s+(?P<year>\d{4}))?"
 )
-_MONTH_DAY = (
-    rf"(?P<month2>{_MONTH_NAMES})\.?\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year2>\d{{4}}))?"
-)
+_MONTH_DAY = rf"(?P<month2>{_MONTH_NAMES})\.?\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(?P<year2>\d{{4}}))?"
 _NUMERIC = r"(?P<nday>\d{1,2})[/.](?P<nmonth>\d{1,2})(?:[/.](?P<nyear>\d{4}|\d{2}))?"
 _PATTERN = re.compile(
     rf"{_TRIGGER}{_WEEKDAY}(?:{_DAY_MONTH}|{_MONTH_DAY}|{_NUMERIC})(?P<incl>\s+inclus|\s+inclusive(?:ly)?)?",

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import re
 
+from bot.adapters.parse.sender_signature import sender_signature_start, sender_tokens
+
 #: Only the last lines can be a signature.
 _TAIL_LINES = 25
 _LINE_CAP = 300
 
+# Sources disagree on what a signature is; we drop more rather than less, because a signature is never
+# what the classifier needs: github/email_reply_parser hides "-Abhishek Kona" (crisp-oss keeps it on a
+# near-identical fixture), Discourse strips "Sent from my iPhone" (talon's quotation tests keep it, as talon
+# removes quotes only), crisp-oss does not treat an em-dash line as a delimiter (Apple/Spark put "—" above
+# signatures, so we do). One exception kept on purpose: without the sender's identity, "Regards,\nJohn Doe"
+# stays (crisp-oss drops it), because a closing line can carry meaning ("Merci d'avance") and costs nothing.
 _DELIMITER = re.compile(r"^(?:--|—|__|-- )\s*$")
 _RULE = re.compile(r"^[-_=*]{4,}$")
 _DASH_NAME = re.compile(r"^-[^\W\d_][\w.'’-]*(?: [\w.'’-]+){0,3}$")
@@ -27,6 +35,8 @@ _FOOTER = re.compile(
     r"|t[ée]l[ée]charger outlook pour (?:ios|android)|obtenir outlook pour (?:ios|android)"
     r"|gesendet von meinem [\w -]{2,30}|von meinem [\w -]{2,30} gesendet|enviado desde mi [\w -]{2,30}"
     r"|inviato da(?: il mio)? [\w -]{2,30}|verzonden (?:vanaf|met) (?:mijn )?[\w -]{2,30}"
+    r"|sendt fra min [\w -]{2,30}|skickat fr[åa]n min [\w -]{2,30}|verstuurd vanaf mijn [\w -]{2,30}"
+    r"|enviado do meu [\w -]{2,30}|wys[łl]ane z (?:mojego )?[\w -]{2,30}"
     r"|sent using [\w -]{2,40}|sent from mail for windows(?: 10| 11)?|envoy[ée] [àa] partir de [\w -]{2,40}"
     r"|gesendet von [\w -]{2,30}(?:für|for) (?:ios"
     r"|android))[.!]?\s*(?:<[^<>\s]{1,200}>|\([^()\s]{1,200}\))?\s*$",
@@ -67,8 +77,11 @@ def is_footer(line: str) -> bool:
     return _FOOTER.match(line[:_LINE_CAP].strip()) is not None
 
 
-def strip_signature(text: str) -> str:
-    """Return ``text`` without its trailing signature block, footer or disclaimer."""
+def strip_signature(text: str, sender: str = "", sender_name: str = "") -> str:
+    """Return ``text`` without its trailing signature block, footer or disclaimer.
+
+    With the sender's address / display name, a short trailing block naming them is a signature too.
+    """
     # Gmail appends an invisible tracking mark ("ᐧ", U+1427) on a line of its own.
     lines = text.replace("\u1427", "").rstrip().split("\n")
     if not lines:
@@ -85,12 +98,7 @@ def strip_signature(text: str) -> str:
         if index > 0 and _RULE.match(line) and len(lines) - index <= 8 and _only_short_below(lines, index):
             cut = index  # "____\nriak-users mailing list\n…" list footer or a ruled signature
             break
-        if (
-            index > 0
-            and _DASH_NAME.match(line)
-            and _only_short_below(lines, index)
-            and len(lines) - index <= 8
-        ):
+        if index > 0 and _DASH_NAME.match(line) and _only_short_below(lines, index) and len(lines) - index <= 8:
             cut = index
             break
 
@@ -101,7 +109,9 @@ def strip_signature(text: str) -> str:
             cut = index
             break
 
-    # 3. "Cordialement,\nName\nTitle\nCompany\nTel…": keep the sign-off and the name, drop the contact block.
+    # 3. A short trailing block that names the sender ("Thank you,\nNoam"), sign-off included.
+    cut = sender_signature_start(lines, cut, sender_tokens(sender, sender_name), _SIGN_OFF)
+    # 4. "Cordialement,\nName\nTitle\nCompany\nTel…": keep the sign-off and the name, drop the contact block.
     cut = _trim_after_sign_off(lines, low, cut)
     cut = _trim_contact_block(lines, cut)
     kept = "\n".join(lines[:cut]).rstrip()

@@ -39,14 +39,16 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip()
 
 
-def extract_reply(path: Path) -> str:
+def extract_reply(path: Path, sender: str = "") -> str:
+    """The reply text of a corpus file; ``sender`` (talon rows give it) stands in for a missing From."""
     raw = path.read_bytes()
     if is_message(path, raw):
         return parse_message(raw).reply_text
     text = raw.decode("utf-8", "replace")
     if path.suffix == ".html":
         text = html_to_text(text)
-    return split_reply(text)[0]
+    address, name = (sender, "") if "@" in sender else ("", sender)
+    return split_reply(text, address, name)[0]
 
 
 @dataclass
@@ -71,7 +73,7 @@ def score_reply_extraction() -> ReplyScore:
         source = path.split("/")[1]
         file = CORPORA / path
         expected = (CORPORA / str(expected_file)).read_text(encoding="utf-8")
-        got = extract_reply(file)
+        got = extract_reply(file, str(row.get("sender") or ""))
         if file.suffix == ".html":
             ok = re.sub(r"\s+", "", got) == re.sub(r"\s+", "", expected)
         else:
@@ -178,18 +180,14 @@ def score_bounces() -> BounceScore:
             bounce = None
         if bounce is not None:
             score.detected += 1
-        recipients = row.get("bounce_recipients") or (
-            [row["bounce_recipient"]] if row.get("bounce_recipient") else []
-        )
+        recipients = row.get("bounce_recipients") or ([row["bounce_recipient"]] if row.get("bounce_recipient") else [])
         if recipients:
             score.recipient_total += 1
             wanted = {str(r).lower() for r in recipients}  # type: ignore[union-attr]
             if bounce is not None and (bounce.recipient or "").lower() in wanted:
                 score.recipient_ok += 1
             else:
-                score.misses.append(
-                    f"recipient {row['path']}: {bounce and bounce.recipient} not in {sorted(wanted)}"
-                )
+                score.misses.append(f"recipient {row['path']}: {bounce and bounce.recipient} not in {sorted(wanted)}")
         status = row.get("bounce_status")
         if status:
             score.status_total += 1

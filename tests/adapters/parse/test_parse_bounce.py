@@ -49,3 +49,36 @@ def test_exim_text_bounce_infers_recipient_and_status() -> None:
 def test_human_reply_is_not_a_bounce() -> None:
     for name in ("fr_outlook_reply.eml", "ooo_headers_en.eml", "ticket_ack.eml"):
         assert parse_message((FIXTURES / name).read_bytes()).bounce is None
+
+
+def _bounce(name: str) -> tuple[str | None, str | None, str | None]:
+    bounce = parse_message((FIXTURES / name).read_bytes()).bounce
+    assert bounce is not None, name
+    return bounce.recipient, bounce.status, bounce.action
+
+
+def test_amazon_ses_notification_json_is_read() -> None:
+    assert _bounce("ses_sns_bounce.eml") == ("left@client.example", "5.1.1", "failed")
+
+
+def test_report_with_broken_boundary_still_gives_its_fields() -> None:
+    # Status 5.0.0 is generic: the diagnostic's innermost code (the remote server's answer) is kept.
+    assert _bounce("dsn_broken_boundary.eml") == ("moved@client.example", "5.7.1", "failed")
+
+
+def test_classic_mac_line_endings_are_parsed() -> None:
+    msg = parse_message((FIXTURES / "cr_only_bounce.eml").read_bytes())
+    assert msg.subject == "Undelivered Mail Returned to Sender"
+    assert msg.bounce is not None
+    assert (msg.bounce.recipient, msg.bounce.status) == ("nobody@client.example", "5.1.1")
+
+
+def test_qmail_notice_with_a_from_line_is_not_cut_before_the_code() -> None:
+    msg = parse_message((FIXTURES / "qmail_rcpt_bounce.eml").read_bytes())
+    assert msg.bounce is not None
+    assert (msg.bounce.recipient, msg.bounce.status) == ("nobody@client.example", "5.1.1")
+    assert msg.related_message_ids == ("relance.R1.INV-7400.202611041000@creditor.example",)
+
+
+def test_bare_smtp_reply_code_maps_to_enhanced_status() -> None:
+    assert _bounce("plain_552_bounce.eml") == ("hoarder@client.example", "5.2.2", "failed")

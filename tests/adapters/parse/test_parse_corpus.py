@@ -1,8 +1,9 @@
 """The parse adapter measured on the shared corpora (skipped when ../shared is absent).
 
-Thresholds sit just below the figures measured when this was written (see the benchmark for current values):
-reply extraction 88.2 % exact match, auto-reply recall 100 % with no human flagged, bounce recipient 98.7 %,
-bounce status 71.0 % strict (sisimai's own 5.0.9xx pseudo-codes count as misses) and 90.8 % on real codes.
+Thresholds sit just below the figures measured when they were last raised (the benchmark prints current
+values): reply extraction 92.7 % exact match (204/220), auto-reply recall 100 % with no human flagged, bounce
+recipient 98.7 %, bounce status 75.6 % strict (sisimai's own 5.0.9xx pseudo-codes count as misses) and
+96.6 % on real codes. Raise them when the adapter improves; never lower them.
 """
 
 from __future__ import annotations
@@ -27,9 +28,19 @@ _QUOTED_REMINDER = (
 )
 
 
+_SOURCE_FLOORS = {
+    "crisp-oss__email-reply-parser": 37,
+    "discourse__discourse": 12,
+    "discourse__email_reply_trimmer": 58,
+    "mailgun__talon": 26,
+    "redmine__redmine": 4,
+    "alfonsrv__mail-parser-reply": 1,
+}
+
+
 def test_reply_extraction_exact_match_rate() -> None:
     score = ev.score_reply_extraction()
-    assert score.overall >= 0.87, f"{score.overall:.3f}; failures: {score.failures}"
+    assert score.overall >= 0.92, f"{score.overall:.3f}; failures: {score.failures}"
     for source, (hits, total) in score.per_source.items():
         if source in (
             "github__email_reply_parser",
@@ -37,6 +48,9 @@ def test_reply_extraction_exact_match_rate() -> None:
             "zapier__email-reply-parser",
         ):
             assert hits == total, f"{source}: {hits}/{total}"
+        # The rest: every miss left is a documented disagreement between sources (see signature.py / quotes.py)
+        # or a Markdown/Textile rendering expectation; these floors stop regressions.
+        assert hits >= _SOURCE_FLOORS.get(source, 0), f"{source}: {hits}/{total}"
 
 
 def test_auto_reply_recall_without_false_positives() -> None:
@@ -48,15 +62,13 @@ def test_auto_reply_recall_without_false_positives() -> None:
 
 def test_bounce_recipient_and_status() -> None:
     score = ev.score_bounces()
-    assert score.recipient_rate >= 0.97, score.misses[:20]
-    assert score.status_rate >= 0.70
+    assert score.recipient_rate >= 0.98, score.misses[:20]
+    assert score.status_rate >= 0.75
     real = [
-        m
-        for m in score.misses
-        if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
+        m for m in score.misses if m.startswith("status") and not m.rsplit("!= ", 1)[1].startswith(("5.0.9", "4.0.9"))
     ]
     pseudo = score.status_total - score.status_ok - len(real)
-    assert score.status_ok / (score.status_total - pseudo) >= 0.89
+    assert score.status_ok / (score.status_total - pseudo) >= 0.96
 
 
 @pytest.mark.skipif(not ev.REPLIES.exists(), reason="replies corpus absent")

@@ -66,9 +66,7 @@ def test_mislabelled_charset_and_raw_8bit_header_and_bad_date() -> None:
 
 def test_attachments_are_listed_with_size() -> None:
     msg = parse_message(load("with_attachment.eml"))
-    assert [(a.filename, a.content_type) for a in msg.attachments] == [
-        ("avis_de_virement.pdf", "application/pdf")
-    ]
+    assert [(a.filename, a.content_type) for a in msg.attachments] == [("avis_de_virement.pdf", "application/pdf")]
     assert msg.attachments[0].size > 0
     assert msg.reply_text == "Veuillez trouver ci-joint notre avis de virement."
 

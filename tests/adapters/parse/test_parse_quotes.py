@@ -14,8 +14,7 @@ from bot.adapters.parse.quotes import split_reply
     [
         ("Ok merci.\n\nLe mar. 13 oct. 2026 à 08:51, Julien <j@x.example> a écrit :\n> Relance", "Ok merci."),
         (
-            "Paid today.\n\nOn Mon, Oct 5, 2026 at 9:19 AM Credit Control <\ncc@x.example> wrote:\n"
-            "> Reminder",
+            "Paid today.\n\nOn Mon, Oct 5, 2026 at 9:19 AM Credit Control <\ncc@x.example> wrote:\n> Reminder",
             "Paid today.",
         ),
         ("Vu.\n\n-----Original Message-----\nFrom: A <a@x.example>\nSent: Monday\nSubject: x\n\nold", "Vu."),
@@ -80,3 +79,66 @@ def test_pathological_input_is_fast() -> None:
     start = time.perf_counter()
     split_reply(nasty)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Attribution spread over blank lines by the client's wrapping.
+        (
+            "Paid on Friday.\n\nOn Thu, 5 Nov 2026 at 11:16 Credit Control\n\n<\nmailto:cc@x.example\n> wrote:\n\n"
+            "Invoice F-12 is overdue.",
+            "Paid on Friday.",
+        ),
+        # Gmail's localised date line whose "<address>:" tail was lost.
+        ("Virement parti.\n\n2026-11-05 17:21 GMT+01:00 Credit Control\n\nFacture F-12 impayée.", "Virement parti."),
+        # A date and an address above "|"-quoted lines.
+        ("Will pay.\n\n2026/11/5 Credit Control <cc@x.example>\n\n| Invoice F-12 is overdue.\n|", "Will pay."),
+        # Discourse's digest marker.
+        ("Agreed.\n\n---\n*Previous Replies*\n\nolder post", "Agreed."),
+        # Nordic mobile footers.
+        ("Betalt.\n\nSendt fra min iPad", "Betalt."),
+    ],
+)
+def test_loose_quote_markers(text: str, expected: str) -> None:
+    assert split_reply(text)[0] == expected
+
+
+def test_a_sentence_starting_with_on_or_a_date_is_not_a_quote() -> None:
+    text = "On Monday 9 Nov we will pay the invoice.\n\nThanks."
+    assert split_reply(text)[0] == text
+    text = "2026-11-05 is when we sent the transfer.\nRegards"
+    assert split_reply(text)[0] == text
+
+
+def test_bottom_posted_answer_below_a_two_line_attribution() -> None:
+    text = (
+        "On Mon, Nov 2, 2026 at 2:36 AM, Credit Control <\ncc@x.example> wrote:\n\n"
+        "> Invoice F-12 is due.\n>\n\nPaid yesterday."
+    )
+    assert split_reply(text)[0] == "Paid yesterday."
+
+
+def test_wrapped_quoted_line_is_not_an_answer() -> None:
+    quoted = "> " + "This reminder concerns invoice F-12 which remains unpaid at this d"
+    text = f"Ok.\n\nIl giorno 2 nov 2026, Credit Control <cc@x.example>\nha scritto:\n{quoted}\nate.\n> Regards"
+    assert split_reply(text)[0] == "Ok."
+
+
+def test_bare_forward_keeps_only_the_forwarded_body() -> None:
+    text = (
+        "---------- Forwarded message ----------\nFrom: A <a@x.example>\nDate: Thu, Nov 5, 2026\n"
+        "Subject: Invoice that\nspans two lines\nTo: b@x.example\n\n\nPlease pay invoice F-12."
+    )
+    assert split_reply(text)[0] == "Please pay invoice F-12."
+
+
+def test_signature_naming_the_sender_is_removed() -> None:
+    text = "Simone,\n\nWe paid it this morning.\n\nThank you,\nNoam"
+    assert split_reply(text, sender_name="Noam Levi")[0] == "Simone,\n\nWe paid it this morning."
+    text = "Paid.\n\nJohn E. Doe, Ph.D.\nPresident\njohn@x.example"
+    assert split_reply(text, sender="john@x.example")[0] == "Paid."
+    # Without the sender's identity, or when the name sits in a sentence, nothing is cut.
+    assert split_reply("Paid.\n\nThank you,\nNoam")[0] == "Paid.\n\nThank you,\nNoam"
+    text = "Hello,\n\nNoam asked me to confirm we will pay on Friday."
+    assert split_reply(text, sender_name="Noam")[0] == text

@@ -58,9 +58,7 @@ def test_random_header_soup_never_crashes(lines: list[bytes]) -> None:
 
 
 def _tree(draw: st.DrawFn, depth: int) -> MIMEBase:
-    kind = draw(
-        st.sampled_from(["text", "html", "binary", "multi", "message"] if depth < 4 else ["text", "binary"])
-    )
+    kind = draw(st.sampled_from(["text", "html", "binary", "multi", "message"] if depth < 4 else ["text", "binary"]))
     if kind == "text":
         latin = draw(st.booleans())
         alphabet = st.characters(max_codepoint=255 if latin else 0x10FFFF, exclude_categories=("Cs",))
@@ -100,9 +98,7 @@ def test_random_mime_trees_parse(raw: bytes) -> None:
 
 def test_deep_nesting_is_bounded() -> None:
     depth = 3000
-    opening = b"".join(
-        b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth)
-    )
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i) for i in range(depth))
     raw = b"From: a@b.example\r\nSubject: deep\r\n" + opening + b"Content-Type: text/plain\r\n\r\nhello\r\n"
     start = time.perf_counter()
     _parse_or_unreadable(raw)
