@@ -106,6 +106,8 @@ class DaemonOptions:
     outbox_seconds: float = 30.0
     poll_seconds: float = 3.0
     lease_ttl_seconds: float = 30.0
+    #: A claimed outbox row whose sender went silent this long is sent by another replica ("possibly sent twice").
+    claim_seconds: float = 600.0
     shutdown_timeout: float = 8.0
     holder: str = field(default_factory=default_holder)
 
@@ -173,6 +175,7 @@ class Daemon:
             sender_factory(settings),
             self.stop_event,
             worker=opts.holder,
+            claim_lease=timedelta(seconds=opts.claim_seconds),
         )
         self._scheduler = build_scheduler(
             self._jobs, config, cycle_minutes=opts.cycle_minutes, outbox_seconds=opts.outbox_seconds

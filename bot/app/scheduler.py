@@ -96,6 +96,7 @@ class Jobs:
     senders: Callable[[], MailSender]
     stop: threading.Event
     worker: str = "daemon"
+    claim_lease: timedelta = timedelta(minutes=10)
     tracker: SendTracker = field(default_factory=SendTracker)
     heartbeat: float = field(default_factory=time.monotonic)
     wake_outbox: Callable[[], None] = lambda: None
@@ -149,6 +150,7 @@ class Jobs:
                     envelope_from=self.settings.from_address,
                     worker=self.worker,
                     batch=20,
+                    lease=self.claim_lease,
                     stop=StopFlag(self.stop),
                 )
             )
@@ -170,6 +172,23 @@ class Jobs:
         metrics.refresh_gauges(self.factory)
 
 
+class _SkippedRunFilter(logging.Filter):
+    """Drops APScheduler's warning that a run was skipped because the previous one is still going.
+
+    With ``max_instances=1`` that is the intended behaviour, not a fault: a send batch that outlasts the outbox
+    interval would otherwise log one warning per tick, drowning real warnings in the JSON logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+def _quiet_skipped_runs() -> None:
+    apscheduler_log = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedRunFilter) for f in apscheduler_log.filters):
+        apscheduler_log.addFilter(_SkippedRunFilter())
+
+
 def window_triggers(config: ProfilesConfig) -> dict[str, CronTrigger]:
     """One cron trigger per distinct send-window opening (days, time, timezone) among the profiles."""
     triggers: dict[str, CronTrigger] = {}
@@ -189,6 +208,7 @@ def build_scheduler(
     jobs: Jobs, config: ProfilesConfig, *, cycle_minutes: float = 15, outbox_seconds: float = 30
 ) -> BackgroundScheduler:
     """A scheduler with every job added (not started); the first cycle and send run at start-up."""
+    _quiet_skipped_runs()
     scheduler = BackgroundScheduler(
         job_defaults=JOB_DEFAULTS,
         timezone=UTC,

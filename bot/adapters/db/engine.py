@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_URL = "sqlite:///relance.sqlite3"
+#: ``pg_advisory_xact_lock`` key serialising schema upgrades between replicas (any fixed 64-bit number).
+MIGRATION_LOCK_KEY = 0x72656C616E6365  # "relance"
 
 T = TypeVar("T")
 
@@ -79,8 +81,16 @@ def upgrade_schema(engine: Engine) -> None:
         current = MigrationContext.configure(conn).get_current_revision()
     if current == script.get_current_head():
         return
-    log.info("upgrading database schema from %s to %s", current, script.get_current_head())
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Replicas started together (or restarted on a new release) would all run the same migration and
+            # all but one crash on "already exists": the first takes this lock, the others wait, then find the
+            # schema up to date. Transaction-level, so it is released at commit or when the process dies.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current == script.get_current_head():
+                return
+        log.info("upgrading database schema from %s to %s", current, script.get_current_head())
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
