@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain.errors import ConfigError
 
@@ -53,6 +54,10 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    #: Where the credit-control team works: times in the web UI are shown in this zone.
+    display_timezone: str = "Europe/Paris"
+    #: Mark session cookies ``Secure`` (set when the UI is served over https, e.g. behind a proxy).
+    web_secure_cookies: bool = False
     templates_dir: Path = Path("templates")
     send_deadline_hours: int = 48
     confidence_threshold: float = 0.6
@@ -139,6 +144,8 @@ def load_settings(config_dir: Path | str | None = None, env: dict[str, str] | No
             values[key] = int(values[key])
         except (TypeError, ValueError):
             raise ConfigError(f"{_env_name(key)}: expected a whole number, got {values[key]!r}") from None
+    if "web_secure_cookies" in values and isinstance(values["web_secure_cookies"], str):
+        values["web_secure_cookies"] = values["web_secure_cookies"].strip().lower() in ("1", "true", "yes", "on")
     if "confidence_threshold" in values:
         values["confidence_threshold"] = float(values["confidence_threshold"])
     for key in _PATH_KEYS & values.keys():
@@ -147,6 +154,10 @@ def load_settings(config_dir: Path | str | None = None, env: dict[str, str] | No
         settings = Settings(**values, company=Company(**company))
     except TypeError as exc:
         raise ConfigError(f"{toml_path}: [company]: {exc}") from exc
+    try:
+        ZoneInfo(settings.display_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"RELANCE_DISPLAY_TIMEZONE: unknown timezone {settings.display_timezone!r}") from None
     for key in ("imap_tls", "smtp_tls"):
         mode = getattr(settings, key)
         if mode not in TLS_MODES:

@@ -54,7 +54,7 @@ def create_app(
         # Sessions then last only as long as the process; fine for the demo, say so for real deployments.
         log.warning("RELANCE_SECRET_KEY is not set: using a random key, sessions end when relance restarts")
         secret = secrets.token_urlsafe(48)
-    codec = SessionCodec(secret, secure=services.secure_cookies)
+    codec = SessionCodec(secret, secure=services.secure_cookies or settings.web_secure_cookies)
     app = FastAPI(
         title="relance",
         version="1",

@@ -10,14 +10,15 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from bot.adapters.web.access import allowed
 from bot.adapters.web.guard import current_user, ensure_csrf, mark_session_changed, session_data
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
-DISPLAY_ZONE = ZoneInfo("Europe/Paris")
+DEFAULT_ZONE = ZoneInfo("Europe/Paris")
 
 #: Navigation: (path, label); a link shows only when the user's role may open it.
 NAV: tuple[tuple[str, str], ...] = (
@@ -40,11 +41,14 @@ def money(value: Decimal | int | float | None, currency: str = "") -> str:
     return f"{text} {currency}".strip()
 
 
-def when(value: datetime | date | None) -> str:
+@pass_context
+def when(ctx: Context, value: datetime | date | None) -> str:
+    """Times in the credit-control team's timezone (``RELANCE_DISPLAY_TIMEZONE``), dates as written."""
     if value is None:
         return "—"
     if isinstance(value, datetime):
-        return value.astimezone(DISPLAY_ZONE).strftime("%Y-%m-%d %H:%M")
+        zone = ctx.get("display_zone") or DEFAULT_ZONE
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     return value.isoformat()
 
 
@@ -97,6 +101,7 @@ def render(
         "nav": [(path, label) for path, label in NAV if user is not None and allowed(role, path)],
         "can": lambda path, method="POST": allowed(role, path, method),
         "flashes": _take_flashes(request),
+        "display_zone": ZoneInfo(request.app.state.web.settings.display_timezone),
     }
     html = ENV.get_template(template).render(base | (context or {}))
     return HTMLResponse(html, status_code=status_code)
