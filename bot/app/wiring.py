@@ -29,10 +29,11 @@ def make_renderer(settings: Settings, factory: sessionmaker[Session] | None = No
     if factory is not None:
 
         def overrides(name: str, language: str) -> str | None:
+            # The loader asks for part files ("reminder_1.txt.j2"); the web editor stores "reminder_1.txt".
             with factory() as session:
                 return session.scalar(
                     select(TemplateVersion.source)
-                    .where(TemplateVersion.name == name, TemplateVersion.language == language)
+                    .where(TemplateVersion.name == name.removesuffix(".j2"), TemplateVersion.language == language)
                     .order_by(TemplateVersion.id.desc())
                     .limit(1)
                 )

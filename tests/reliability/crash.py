@@ -81,6 +81,10 @@ class TrialResult:
     lost: list[str] = field(default_factory=list)
     taken_over: set[str] = field(default_factory=set)
     logged_twice: int = 0
+    #: Kills that fell between the server's acceptance and the "sent" commit (rows left ``sending`` that the
+    #: server had already received), and how many such rows they left.
+    window_kills: int = 0
+    window_rows: int = 0
     not_sent: int = 0
     seconds: float = 0.0
 
@@ -98,8 +102,14 @@ def run_trial(
     delay: tuple[float, float],
     rng: random.Random,
     max_runs: int = 40,
+    on_count: bool = False,
 ) -> TrialResult:
-    """Kill ``relance send`` ``kills`` times after a random delay each, then let it finish; count what arrived."""
+    """Kill ``relance send`` ``kills`` times, then let it finish; count what arrived.
+
+    ``on_count=False``: each kill after a random delay (it may fall in start-up or planning).
+    ``on_count=True``: each kill as soon as the server has received a random number of messages, so kills
+    land while a batch is on the wire — mostly between the server's acceptance and the commit.
+    """
     started = time.monotonic()
     url = make_ledger(workdir / "relance.db", clients)
     env = send_env(url, server, workdir)
@@ -117,7 +127,12 @@ def run_trial(
             )
             result.runs += 1
             killed = False
-            if result.kills < kills:
+            if result.kills < kills and on_count:
+                # This run sends at least every row not yet ``sent``: aim at a random point inside that.
+                remaining = _unsent(url) if attempt else clients
+                target = len(server.state.accepted) + rng.randint(1, max(1, remaining - 1))
+                killed = _kill_at_count(proc, server, target, timeout_s=300)
+            elif result.kills < kills:
                 try:
                     proc.wait(timeout=rng.uniform(*delay))
                 except subprocess.TimeoutExpired:
@@ -130,6 +145,9 @@ def run_trial(
         result.taken_over.update(re.findall(POSSIBLY_TWICE + r": (\S+) was claimed", text))
         if killed:
             result.kills += 1
+            in_window = _received_but_uncommitted(url, server.accepted_ids()[before:])
+            result.window_kills += bool(in_window)
+            result.window_rows += in_window
             continue
         if proc.returncode != 0:
             raise AssertionError(f"relance send failed ({proc.returncode}): {log.read_text()[-2000:]}")
@@ -153,3 +171,39 @@ def run_trial(
     result.lost = sorted(planned - counts.keys())
     result.seconds = time.monotonic() - started
     return result
+
+
+def _kill_at_count(proc: subprocess.Popen[bytes], server: SmtpTestServer, count: int, timeout_s: float) -> bool:
+    """SIGKILL ``proc`` as soon as the server holds ``count`` messages; False when it exited first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if len(server.state.accepted) >= count:  # len() of a list is atomic: no copy, no lock, no delay
+            proc.send_signal(signal.SIGKILL)
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    return True
+
+
+def _unsent(url: str) -> int:
+    engine = open_database(url)
+    try:
+        with session_factory(engine)() as session:
+            rows = session.scalars(select(OutboxMessage.status))
+            return sum(1 for status in rows if status != "sent")
+    finally:
+        engine.dispose()
+
+
+def _received_but_uncommitted(url: str, received: list[str]) -> int:
+    """Rows a killed run left ``sending`` although the server had accepted them: the duplicate window."""
+    proc_done = set(received)
+    engine = open_database(url)
+    try:
+        with session_factory(engine)() as session:
+            sending = session.scalars(select(OutboxMessage.message_id).where(OutboxMessage.status == "sending"))
+            return sum(1 for mid in sending if mid.strip("<>") in proc_done or mid in proc_done)
+    finally:
+        engine.dispose()

@@ -32,6 +32,22 @@ def test_send_survives_sigkill(tmp_path: Path, smtp_server: SmtpTestServer) -> N
     assert result.kills == 3, f"seed {seed}: the runs finished before they could be killed"
 
 
+def test_kills_inside_the_duplicate_window_are_detected(tmp_path: Path, smtp_server: SmtpTestServer) -> None:
+    """Kill when the server has received N messages: the batch on the wire is accepted but not yet committed."""
+    seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
+    result = run_trial(
+        tmp_path, smtp_server, clients=200, kills=3, delay=(0, 0), rng=random.Random(seed), on_count=True
+    )
+    check(result)
+    assert result.planned == 200, f"seed {seed}"
+    assert result.kills == 3, f"seed {seed}"
+    # Batches of 100 are committed after sending: a kill at a random count almost always lands in the window.
+    assert result.window_kills >= 1, f"seed {seed}: no kill fell between acceptance and commit"
+    # Every message the server accepted but the dead run never committed was taken over and flagged.
+    assert len(result.taken_over) >= result.window_rows > 0, f"seed {seed}"
+    assert len(result.duplicates) >= 1, f"seed {seed}"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("RELANCE_SLOW") != "1", reason="set RELANCE_SLOW=1 for the long crash trials")
 def test_send_survives_many_sigkills_on_2000(tmp_path: Path) -> None:
@@ -40,4 +56,10 @@ def test_send_survives_many_sigkills_on_2000(tmp_path: Path) -> None:
         with SmtpTestServer() as server:
             work = tmp_path / f"t{trial}"
             work.mkdir()
-            check(run_trial(work, server, clients=2000, kills=8, delay=(2.0, 30.0), rng=rng, max_runs=80))
+            on_count = trial % 2 == 1  # alternate: kills at random times, kills at random received counts
+            result = run_trial(
+                work, server, clients=2000, kills=8, delay=(2.0, 30.0), rng=rng, max_runs=80, on_count=on_count
+            )
+            check(result)
+            if on_count:
+                assert result.window_kills >= 1
