@@ -111,8 +111,15 @@ def _child(url: str, mode: str) -> None:
         finally:
             conn.close()
     else:
+        import importlib
+
         from sqlalchemy.orm import Session
 
+        # Module imports stay outside the timed section on both sides (the raw side imports nothing while
+        # timed). plan_actions imports these lazily on first use; ``holidays.countries`` alone loads ~500
+        # modules (0.1-0.3 s) the first time a calendar is computed, which is start-up, not planning.
+        for module in ("bot.adapters.profiles_yaml", "bot.adapters.holiday_calendar", "holidays.countries"):
+            importlib.import_module(module)
         settings = load_settings(REPO / "config", env={})
         start = time.perf_counter()
         with Session(engine) as session:

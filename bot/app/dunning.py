@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.models import (
     Client,
-    Contact,
     ImportRun,
     Invoice,
-    OutboxMessage,
     Promise,
     ReviewItem,
     Task,
 )
 from bot.app.audit import audit
 from bot.app.compose import Composer
+from bot.app.plan_snapshots import client_snapshots, gc_paused, open_invoice_groups
 from bot.app.profiles import current_profiles
 from bot.app.settings import Settings
 from bot.domain.errors import StaleLedgerError
 from bot.domain.invoice import InvoiceEvent, InvoiceState, can_take, next_state
-from bot.domain.planner import ClientSnapshot, InvoiceSnapshot, PlannedAction, Planner
+from bot.domain.planner import PlannedAction, Planner
 from bot.domain.profile import Channel
 from bot.ports import Clock, Renderer
 
@@ -62,104 +60,19 @@ def last_payments_import(session: Session) -> datetime | None:
     return session.scalar(select(func.max(ImportRun.imported_at)).where(ImportRun.kind == "payments"))
 
 
-def _clients(session: Session) -> dict[str, ClientSnapshot]:
-    emails: dict[str, list[str]] = {}
-    for client_id, email in session.execute(
-        select(Contact.client_id, Contact.email).where(Contact.status == "active").order_by(Contact.position)
-    ):
-        emails.setdefault(client_id, []).append(email)
-    last: dict[str, date] = {}
-    for client_id, when in session.execute(
-        select(OutboxMessage.client_id, func.max(OutboxMessage.next_attempt_at))
-        .where(OutboxMessage.kind == "reminder")
-        .group_by(OutboxMessage.client_id)
-    ):
-        if when is not None:
-            last[client_id] = (
-                when if isinstance(when, datetime) else datetime.fromisoformat(str(when))
-            ).date()
-    for client_id, letter_day in session.execute(
-        select(Task.client_id, func.max(Task.due_on)).where(Task.kind == "letter").group_by(Task.client_id)
-    ):
-        if letter_day is not None and (client_id not in last or letter_day > last[client_id]):
-            last[client_id] = letter_day
-    return {
-        c.client_id: ClientSnapshot(
-            c.client_id,
-            c.name,
-            c.language,
-            c.profile,
-            tuple(emails.get(c.client_id, ())),
-            c.excluded,
-            c.paused_until,
-            last.get(c.client_id),
-        )
-        for c in session.scalars(select(Client))
-    }
-
-
-def _open_invoices(session: Session) -> Iterator[tuple[str, list[InvoiceSnapshot]]]:
-    """Open invoices grouped by client, streamed in client order (uses the (state, due_date) index)."""
-    query = (
-        select(
-            Invoice.number,
-            Invoice.client_id,
-            Invoice.issue_date,
-            Invoice.due_date,
-            Invoice.amount,
-            Invoice.amount_paid,
-            Invoice.currency,
-            Invoice.paused_until,
-            Invoice.promise_date,
-            Invoice.last_step,
-            Invoice.last_step_on,
-            Invoice.cycle,
-        )
-        .where(Invoice.state == InvoiceState.OPEN.value)
-        .order_by(Invoice.client_id)
-        .execution_options(yield_per=5000)
-    )
-    current: str | None = None
-    group: list[InvoiceSnapshot] = []
-    open_state = InvoiceState.OPEN
-    for r in session.execute(query):
-        if r.client_id != current:
-            if group:
-                yield current or "", group
-            current, group = r.client_id, []
-        group.append(
-            InvoiceSnapshot(
-                r.number,
-                r.client_id,
-                r.issue_date,
-                r.due_date,
-                r.amount,
-                r.amount_paid,
-                r.currency,
-                open_state,
-                r.paused_until,
-                r.promise_date,
-                r.last_step,
-                r.last_step_on,
-                r.cycle,
-            )
-        )
-    if group:
-        yield current or "", group
-
-
 def plan_actions(
     session: Session, settings: Settings, as_of: datetime
 ) -> tuple[list[PlannedAction], Planner]:
     """Everything due at ``as_of``, blocked ones included (what ``relance plan`` shows)."""
     config, calendars = current_profiles(settings, session)
     planner = Planner(as_of, config, calendars, last_payments_import(session))
-    clients = _clients(session)
     actions: list[PlannedAction] = []
-    for client_id, invoices in _open_invoices(session):
-        client = clients.get(client_id)
-        if client is not None:
-            actions.extend(planner.plan_client(client, invoices))
+    with gc_paused():  # see gc_paused: about a fifth of a large plan went to pointless collections
+        clients = client_snapshots(session)
+        for client_id, invoices in open_invoice_groups(session):
+            client = clients.get(client_id)
+            if client is not None:
+                actions.extend(planner.plan_client(client, invoices))
     return actions, planner
 
 
