@@ -97,9 +97,13 @@ class Composer:
         references: Sequence[str] = (),
         attachments: Sequence[tuple[str, str, bytes]] = (),
         not_before: datetime | None = None,
+        fresh_key: bool = False,
         **extra: Any,
     ) -> OutboxMessage | None:
-        """Render ``template`` for the client and record it in the outbox under ``key`` (once only)."""
+        """Render ``template`` for the client and record it in the outbox under ``key`` (once only).
+
+        ``fresh_key``: the caller knows no stored row can hold ``key`` (see ``add_to_outbox``).
+        """
         from bot.adapters.mail_build import build_mail, make_message_id
 
         context = self.context(
@@ -141,6 +145,7 @@ class Composer:
             now=now,
             deadline=timedelta(hours=self.settings.send_deadline_hours),
             not_before=not_before,
+            fresh_key=fresh_key,
         )
 
 

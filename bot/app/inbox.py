@@ -29,7 +29,9 @@ from bot.adapters.db.models import (
     Task,
 )
 from bot.app.audit import audit
+from bot.app.inbox_batch import BatchRunner
 from bot.app.reply_actions import apply_decision
+from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
@@ -63,6 +65,14 @@ class InboxReport:
     quarantined: int = 0
     duplicates: int = 0
     intents: Counter[str] = field(default_factory=Counter)
+
+    def __iadd__(self, other: InboxReport) -> InboxReport:
+        self.processed += other.processed
+        self.review += other.review
+        self.quarantined += other.quarantined
+        self.duplicates += other.duplicates
+        self.intents += other.intents
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +114,7 @@ class InboxProcessor:
         clock: Clock,
         renderer: Renderer,
         parse: Callable[[bytes], ParsedMessage] | None = None,
+        batch_size: int = 100,
     ) -> None:
         from bot.adapters.parse import parse_message
 
@@ -112,22 +123,32 @@ class InboxProcessor:
         self.clock = clock
         self.renderer = renderer
         self.parse = parse or parse_message
+        self.batch_size = max(1, batch_size)
 
     # ------------------------------------------------------------- the loop
 
     def run_once(self, mailbox: Mailbox, report: InboxReport | None = None) -> InboxReport:
-        """Process everything new in the mailbox, then return."""
+        """Process everything new in the mailbox, then return.
+
+        Messages go by batches, each batch in one transaction with the checkpoint (see ``inbox_batch``); a
+        batch that fails as a whole is processed again one message per transaction. Batches start at one
+        message and double up to ``batch_size``: a message arriving alone (IDLE) is recorded at once, and a
+        backlog is soon processed at full speed.
+        """
         report = report or InboxReport()
         with self.factory() as session:
             checkpoint = session.get(MailboxCheckpoint, mailbox.name)
             after, validity = (checkpoint.last_uid, checkpoint.uidvalidity) if checkpoint else (0, None)
-        for mail in mailbox.fetch_new(after, validity):
-            folder = self.process(mail, report)
-            if folder is not None:
-                try:
-                    mailbox.file_message(mail, folder)
-                except Exception as exc:  # filing is cosmetic; the database already holds the outcome
-                    log.warning("could not move message uid %s to %s: %s", mail.uid, folder, exc)
+        runner = BatchRunner(self)
+        batch: list[InboundMail] = []
+        size = 1
+        for mail in mailbox.fetch_new(after, validity, self.batch_size):
+            batch.append(mail)
+            if len(batch) >= size:
+                runner.run(mailbox, batch, report)
+                batch, size = [], min(size * 2, self.batch_size)
+        if batch:
+            runner.run(mailbox, batch, report)
         return report
 
     def process(self, mail: InboundMail, report: InboxReport) -> str | None:
@@ -154,7 +175,7 @@ class InboxProcessor:
                 )
             )
             if seen is not None:
-                self._checkpoint(session, mail)
+                self.checkpoint(session, mail)
                 report.duplicates += 1
                 return None
         try:
@@ -184,17 +205,19 @@ class InboxProcessor:
             ):
                 row.status = "duplicate"
                 session.add(row)
-                self._checkpoint(session, mail)
+                self.checkpoint(session, mail)
                 report.duplicates += 1
                 return FOLDER_PROCESSED
             session.add(row)
             session.flush()
-            folder = self._handle(session, row, parsed, report)
-            self._checkpoint(session, mail)
+            folder = self.handle(session, row, parsed, report)
+            self.checkpoint(session, mail)
         return folder
 
-    def _checkpoint(self, session: Session, mail: InboundMail) -> None:
-        cp = session.get(MailboxCheckpoint, mail.mailbox)
+    def checkpoint(self, session: Session, mail: InboundMail) -> None:
+        cp = session.get(MailboxCheckpoint, mail.mailbox) or next(
+            iter(pending(session, MailboxCheckpoint, mailbox=mail.mailbox)), None
+        )
         now = self.clock.now()
         if cp is None:
             session.add(
@@ -208,47 +231,58 @@ class InboxProcessor:
             cp.last_uid, cp.updated_at = mail.uid, now
 
     def _quarantine(self, mail: InboundMail, error: str, message_id: str | None) -> None:
-        now = self.clock.now()
         with self.factory() as session, session.begin():
-            existing = session.scalar(
-                select(InboundMessage).where(
-                    InboundMessage.mailbox == mail.mailbox,
-                    InboundMessage.uidvalidity == mail.uidvalidity,
-                    InboundMessage.uid == mail.uid,
+            self.quarantine_in(session, mail, error, message_id)
+
+    def quarantine_in(self, session: Session, mail: InboundMail, error: str, message_id: str | None) -> None:
+        """Record an unreadable message and a review item for it in the caller's transaction."""
+        now = self.clock.now()
+        existing = session.scalar(
+            select(InboundMessage).where(
+                InboundMessage.mailbox == mail.mailbox,
+                InboundMessage.uidvalidity == mail.uidvalidity,
+                InboundMessage.uid == mail.uid,
+            )
+        )
+        if existing is None:
+            existing = InboundMessage(
+                mailbox=mail.mailbox,
+                uidvalidity=mail.uidvalidity,
+                uid=mail.uid,
+                message_id=message_id,
+                raw=mail.raw,
+                status="quarantined",
+                error=error[:2000],
+                received_at=now,
+                processed_at=now,
+            )
+            session.add(existing)
+            session.flush()
+            session.add(
+                ReviewItem(
+                    kind="quarantine",
+                    status="open",
+                    inbound_id=existing.id,
+                    reason=f"unreadable message: {error[:300]}",
+                    created_at=now,
                 )
             )
-            if existing is None:
-                existing = InboundMessage(
-                    mailbox=mail.mailbox,
-                    uidvalidity=mail.uidvalidity,
-                    uid=mail.uid,
-                    message_id=message_id,
-                    raw=mail.raw,
-                    status="quarantined",
-                    error=error[:2000],
-                    received_at=now,
-                    processed_at=now,
-                )
-                session.add(existing)
-                session.flush()
-                session.add(
-                    ReviewItem(
-                        kind="quarantine",
-                        status="open",
-                        inbound_id=existing.id,
-                        reason=f"unreadable message: {error[:300]}",
-                        created_at=now,
-                    )
-                )
-            self._checkpoint(session, mail)
+        self.checkpoint(session, mail)
 
     # ------------------------------------------------------------- one message
 
-    def _handle(
-        self, session: Session, row: InboundMessage, parsed: ParsedMessage, report: InboxReport
+    def handle(
+        self,
+        session: Session,
+        row: InboundMessage,
+        parsed: ParsedMessage,
+        report: InboxReport,
+        classification: Classification | None = None,
+        lookups: ReplyLookups | None = None,
     ) -> str:
-        classification = classify_parsed(parsed)
-        match = match_reply(session, parsed, classification)
+        """Classify (unless done already), match, decide and act on one recorded message."""
+        classification = classification or classify_parsed(parsed)
+        match = match_reply(session, parsed, classification, lookups)
         promised, amount = resolve_details(session, classification, match)
         classification = replace(classification, promised_date=promised, amount=amount)
         row.client_id = match.client_id
@@ -307,6 +341,7 @@ class InboxProcessor:
                 f"({classification.confidence:.2f})",
                 evidence=evidence,
                 has_remittance=has_remittance(parsed),
+                lookups=lookups,
             )
             if decision.automatic:
                 report.processed += 1
@@ -400,7 +435,9 @@ class InboxProcessor:
                     reason=f"delivery failure notice {parsed.message_id or row.id}",
                 )
             key = f"bounce:{contact.email}:{bounce.status}"
-            if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
+            with session.no_autoflush:
+                known = session.scalar(select(Task.id).where(Task.source_key == key))
+            if known is None and not pending(session, Task, source_key=key):
                 session.add(
                     Task(
                         kind="call",

@@ -59,9 +59,22 @@ def add_to_outbox(
     now: datetime,
     deadline: timedelta,
     not_before: datetime | None = None,
+    fresh_key: bool = False,
 ) -> OutboxMessage | None:
-    """Record a message to send; returns None when the key is already there (never twice)."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)) is not None:
+    """Record a message to send; returns None when the key is already there (never twice).
+
+    ``fresh_key``: the caller knows no stored row can hold ``key`` (made from something recorded for the first
+    time in this transaction), so only the rows not flushed yet are checked; the unique index still guards.
+    """
+    # Callers record many messages per transaction: reading without a flush lets their rows go to the database
+    # in a few multi-row INSERTs; the rows not flushed yet are checked in memory.
+    known = None
+    if not fresh_key:
+        with session.no_autoflush:
+            known = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    if known is not None or any(
+        isinstance(obj, OutboxMessage) and obj.idempotency_key == key for obj in session.new
+    ):
         return None
     row = OutboxMessage(
         idempotency_key=key,
@@ -109,31 +122,57 @@ def _claim(
         rows = list(session.scalars(due))
         claimed: list[OutboxMessage] = []
         takeovers: list[str] = []
-        for row in rows:
-            was = (row.status, row.claimed_by)
-            # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
-            result = session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == row.id,
-                    OutboxMessage.status == row.status,
-                    OutboxMessage.claimed_at.is_(row.claimed_at)
-                    if row.claimed_at is None
-                    else OutboxMessage.claimed_at == row.claimed_at,
-                )
-                .values(status="sending", claimed_by=worker, claimed_at=wall)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                claimed.append(row)
-                if was[0] == "sending":
-                    takeovers.append(row.message_id)
-                    log.warning(
-                        "possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
-                        row.message_id,
-                        was[1],
+        if not rows:
+            return claimed, takeovers
+        if session.get_bind().dialect.update_returning:
+            # One guarded UPDATE for the whole batch: the WHERE re-checks that each row is still due, so a row
+            # another worker claimed meanwhile (fresh claimed_at) or sent is left out; RETURNING says which.
+            got = set(
+                session.scalars(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_([r.id for r in rows]),
+                        or_(
+                            (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
+                            (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
+                        ),
                     )
+                    .values(status="sending", claimed_by=worker, claimed_at=wall)
+                    .returning(OutboxMessage.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            taken = [row for row in rows if row.id in got]
+        else:
+            taken = [row for row in rows if _claim_one(session, row, worker, wall)]
+        for row in taken:
+            claimed.append(row)
+            if row.status == "sending":  # as selected: a claim whose worker died
+                takeovers.append(row.message_id)
+                log.warning(
+                    "possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
+                    row.message_id,
+                    row.claimed_by,
+                )
     return claimed, takeovers
+
+
+def _claim_one(session: Session, row: OutboxMessage, worker: str, wall: datetime) -> bool:
+    """Claim one row if nobody changed it since it was selected (databases without UPDATE ... RETURNING)."""
+    # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row.id,
+            OutboxMessage.status == row.status,
+            OutboxMessage.claimed_at.is_(None)
+            if row.claimed_at is None
+            else OutboxMessage.claimed_at == row.claimed_at,
+        )
+        .values(status="sending", claimed_by=worker, claimed_at=wall)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -157,20 +196,25 @@ def _record(
 ) -> None:
     now = clock.now()
     with factory() as session, session.begin():
+        sent = [row.id for row, error in results if error is None]
+        for start in range(0, len(sent), 500):
+            # Every accepted message of the batch in one statement (they were all claimed by this worker).
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(sent[start : start + 500]))
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    attempts=OutboxMessage.attempts + 1,
+                    claimed_by=None,
+                    last_error=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        report.sent += len(sent)
         for row, error in results:
             if error is None:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id)
-                    .values(
-                        status="sent",
-                        sent_at=now,
-                        attempts=row.attempts + 1,
-                        claimed_by=None,
-                        last_error=None,
-                    )
-                )
-                report.sent += 1
+                continue
             elif isinstance(error, TemporaryError) and now + _backoff(row.attempts + 1) < row.deadline_at:
                 session.execute(
                     update(OutboxMessage)

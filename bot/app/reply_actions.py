@@ -29,6 +29,7 @@ from bot.adapters.db.models import (
 from bot.app.audit import audit
 from bot.app.compose import Composer, invoice_document, short_hash
 from bot.app.profiles import ProfileView, profile_for
+from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.settings import Settings
 from bot.domain.cadence import add_business_days
 from bot.domain.intent import Intent
@@ -66,6 +67,7 @@ class ActionContext:
     inbound_id: int | None
     has_remittance: bool
     effects: list[str]
+    lookups: ReplyLookups | None = None
 
     def transition(self, invoice: Invoice, event: InvoiceEvent, **changes: Any) -> bool:
         """Move one invoice; an event its state cannot take is skipped and said, never forced."""
@@ -98,8 +100,11 @@ class ActionContext:
         if kind == "reply" and self.actor.startswith("user:"):
             return  # a collector is deciding this very reply: asking them again would loop the queue
         key = f"{kind}:{self.inbound_id}:{reason}" if self.inbound_id else None
-        if key and self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key)):
-            return
+        if key:
+            with self.session.no_autoflush:
+                known = self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key))
+            if known or pending(self.session, ReviewItem, source_key=key):
+                return
         self.session.add(
             ReviewItem(
                 kind=kind,
@@ -121,13 +126,29 @@ class ActionContext:
         if not (self.client and self.reply_to and self.invoices):
             return
         since = self.now - timedelta(days=1)
-        recent = self.session.scalars(
-            select(OutboxMessage.recipients).where(
-                OutboxMessage.kind == "ack",
-                OutboxMessage.client_id == self.client.client_id,
-                OutboxMessage.created_at >= since,
+        client_id = self.client.client_id
+        # Read without flushing (the inbox batches its writes) and count the acknowledgements not flushed yet.
+        stored = self.lookups.stored_acks(client_id, since) if self.lookups is not None else None
+        if stored is None:
+            with self.session.no_autoflush:
+                stored = list(
+                    self.session.scalars(
+                        select(OutboxMessage.recipients).where(
+                            OutboxMessage.kind == "ack",
+                            OutboxMessage.client_id == client_id,
+                            OutboxMessage.created_at >= since,
+                        )
+                    )
+                )
+        recent = list(stored)
+        recent += [
+            row.recipients
+            for row in pending(
+                self.session,
+                OutboxMessage,
+                lambda r: r.kind == "ack" and r.client_id == client_id and r.created_at >= since,
             )
-        )
+        ]
         sent_today = sum(1 for recipients in recent if self.reply_to in recipients)
         if sent_today >= self.settings.auto_answer_cap_per_day:
             self.effects.append(
@@ -150,6 +171,9 @@ class ActionContext:
             jurisdiction=self.profile.jurisdiction,
             in_reply_to=thread,
             references=[thread] if thread else [],
+            # In an inbox batch the reply was recorded for the first time in this transaction (Message-ID and
+            # coordinates checked), so no stored row can hold a key made from it; the unique index still guards.
+            fresh_key=self.lookups is not None,
             **extra,
         )
         if row is not None:
@@ -167,10 +191,20 @@ def _promise(ctx: ActionContext) -> None:
     promised = ctx.promised_date or ctx.today + timedelta(days=UNDATED_PROMISE_DAYS)
     until = promised + timedelta(days=ctx.profile.promise_grace_days)
     for invoice in ctx.invoices:
-        for old in ctx.session.scalars(
-            select(Promise).where(Promise.invoice_number == invoice.number, Promise.status == "pending")
-        ):
-            old.status, old.resolved_at = "superseded", ctx.now
+        number = invoice.number
+        stored = ctx.lookups.stored_promises(number) if ctx.lookups is not None else None
+        if stored is None:
+            with ctx.session.no_autoflush:
+                stored = list(
+                    ctx.session.scalars(
+                        select(Promise).where(Promise.invoice_number == number, Promise.status == "pending")
+                    )
+                )
+        olds = list(stored)
+        olds += pending(ctx.session, Promise, invoice_number=number)
+        for old in olds:
+            if old.status == "pending":  # as held in memory: an unflushed change wins over the database
+                old.status, old.resolved_at = "superseded", ctx.now
         if ctx.transition(invoice, InvoiceEvent.PROMISE, promise_date=promised, paused_until=until):
             ctx.session.add(
                 Promise(
@@ -200,14 +234,25 @@ def _missing_invoice(ctx: ActionContext) -> None:
     if ctx.client is None or not ctx.invoices:
         return
     since = ctx.now - REPEAT_MISSING_WINDOW
-    earlier = ctx.session.scalar(
-        select(AuditEntry.id).where(
-            AuditEntry.entity == "client",
-            AuditEntry.entity_id == ctx.client.client_id,
-            AuditEntry.action == "invoice_copy_sent",
-            AuditEntry.at >= since,
+    client_id = ctx.client.client_id
+    with ctx.session.no_autoflush:
+        earlier = ctx.session.scalar(
+            select(AuditEntry.id).where(
+                AuditEntry.entity == "client",
+                AuditEntry.entity_id == client_id,
+                AuditEntry.action == "invoice_copy_sent",
+                AuditEntry.at >= since,
+            )
         )
-    )
+    if earlier is None and pending(
+        ctx.session,
+        AuditEntry,
+        lambda a: a.entity == "client"
+        and a.entity_id == client_id
+        and a.action == "invoice_copy_sent"
+        and a.at >= since,
+    ):
+        earlier = 0
     attachments = [doc for doc in (invoice_document(i) for i in ctx.invoices) if doc]
     ctx.acknowledge("invoice_copy", attachments=attachments)
     until = ctx.today + timedelta(days=COPY_PAUSE_DAYS)
@@ -287,14 +332,21 @@ def apply_decision(
     reason: str,
     evidence: list[dict[str, Any]] | None = None,
     has_remittance: bool = False,
+    lookups: ReplyLookups | None = None,
 ) -> list[str]:
-    """Carry out ``intent``'s strategy on the given invoices; returns the effects as sentences."""
+    """Carry out ``intent``'s strategy on the given invoices; returns the effects as sentences.
+
+    ``lookups`` is the inbox batch's memo (profiles read once per batch); without it everything is read here.
+    """
     now = clock.now()
     client = session.get(Client, client_id) if client_id else None
     invoices = [inv for n in invoice_numbers if (inv := session.get(Invoice, n)) is not None]
     if client is None and invoices:
         client = session.get(Client, invoices[0].client_id)
-    profile = profile_for(client.profile if client else None, settings, session)
+    profile_name = client.profile if client else None
+    profile = (
+        lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
+    )
     inbound = session.get(InboundMessage, inbound_id) if inbound_id else None
     ctx = ActionContext(
         session=session,
@@ -316,6 +368,7 @@ def apply_decision(
         inbound_id=inbound_id,
         has_remittance=has_remittance,
         effects=[],
+        lookups=lookups,
     )
     STRATEGIES[intent](ctx)
     log.info("applied %s for %s on %s: %s", intent.value, actor, invoice_numbers, ctx.effects)

@@ -9,16 +9,18 @@ client's open invoices, and finally the client's only open invoice.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Contact, Invoice, OutboxMessage
+from bot.app.reply_lookups import ReplyLookups, clients_of
 from bot.domain import matching
-from bot.domain.decision import PUBLIC_DOMAINS, Match, SenderTrust, sender_trust
+from bot.domain.decision import Match, SenderTrust, sender_trust
 from bot.domain.extraction.invoice_refs import find_invoice_refs
 from bot.domain.intent import Classification
 from bot.domain.invoice import OUTSTANDING
@@ -36,19 +38,6 @@ def _thread(session: Session, parsed: ParsedMessage) -> OutboxMessage | None:
     return max(rows, key=lambda r: r.id) if rows else None
 
 
-def _clients_of(session: Session, sender: str) -> tuple[list[str], SenderTrust]:
-    exact = sorted(set(session.scalars(select(Contact.client_id).where(Contact.email == sender))))
-    if exact:
-        return exact, SenderTrust.CONTACT
-    domain = sender.rpartition("@")[2]
-    if not domain or domain in PUBLIC_DOMAINS:
-        return [], SenderTrust.UNKNOWN
-    by_domain = sorted(
-        set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}"))))
-    )
-    return by_domain, SenderTrust.DOMAIN if by_domain else SenderTrust.UNKNOWN
-
-
 def _written_refs(parsed: ParsedMessage, classification: Classification) -> list[str]:
     refs = list(classification.invoice_refs)
     for text in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text):
@@ -57,11 +46,23 @@ def _written_refs(parsed: ParsedMessage, classification: Classification) -> list
     return list(dict.fromkeys(refs))
 
 
-def match_reply(session: Session, parsed: ParsedMessage, classification: Classification) -> Match:
+def match_reply(
+    session: Session,
+    parsed: ParsedMessage,
+    classification: Classification,
+    lookups: ReplyLookups | None = None,
+) -> Match:
+    """The client and invoices a reply is about, with a reason per link (``lookups``: a batch's memo)."""
     reasons: list[str] = []
     thread = _thread(session, parsed)
     sender = parsed.sender.lower()
-    candidates, trust = _clients_of(session, sender) if sender else ([], SenderTrust.UNKNOWN)
+    candidates: list[str]
+    if not sender:
+        candidates, trust = [], SenderTrust.UNKNOWN
+    elif lookups is not None:
+        candidates, trust = lookups.clients_of(sender)
+    else:
+        candidates, trust = clients_of(session, sender)
     thread_client = thread.client_id if thread else None
     client_id: str | None = None
     if len(candidates) == 1:
@@ -101,7 +102,8 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
                 invoices.append(number)
                 reasons.append(f"'{ref}' → {number} ({why})")
     if client_id is not None and foreign is None:
-        for number in _numbers_written(session, client_id, parsed):
+        outstanding = _outstanding(session, client_id, lookups)
+        for number in numbers_written([n for n, *_ in outstanding], parsed):
             if number not in invoices:
                 invoices.append(number)
                 reasons.append(f"{number} written in the message (ledger number of the client)")
@@ -111,11 +113,7 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
     if not invoices and client_id is not None:
         open_invoices = [
             matching.OpenInvoice(n, client_id, amount - paid, amount, due)
-            for n, amount, paid, due in session.execute(
-                select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date).where(
-                    Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING)
-                )
-            )
+            for n, amount, paid, due in _outstanding(session, client_id, lookups)
         ]
         found = (
             matching.match_by_amount(classification.amount, open_invoices)
@@ -128,7 +126,11 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
         invoices = [m.number for m in found]
         reasons.extend(f"{m.number}: {m.reason}" for m in found)
     if client_id is not None and trust is not SenderTrust.CONTACT:
-        emails = set(session.scalars(select(Contact.email).where(Contact.client_id == client_id)))
+        emails = (
+            lookups.contact_emails(client_id)
+            if lookups is not None
+            else set(session.scalars(select(Contact.email).where(Contact.client_id == client_id)))
+        )
         trust = sender_trust(sender, emails)
     if client_id is None:
         reasons.append("no client found for this reply")
@@ -141,22 +143,47 @@ def match_reply(session: Session, parsed: ParsedMessage, classification: Classif
     )
 
 
-def _number_pattern(number: str) -> re.Pattern[str]:
-    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional."""
+def _outstanding(
+    session: Session, client_id: str, lookups: ReplyLookups | None
+) -> list[tuple[str, Decimal, Decimal, date]]:
+    """(number, amount, paid, due date) of the client's outstanding invoices."""
+    if lookups is not None:
+        return [(i.number, i.amount, i.amount_paid, i.due_date) for i in lookups.outstanding(client_id)]
+    return [
+        (n, a, p, d)
+        for n, a, p, d in session.execute(
+            select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date).where(
+                Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING)
+            )
+        )
+    ]
+
+
+@lru_cache(maxsize=65_536)
+def _number_pattern(number: str) -> tuple[tuple[str, ...], re.Pattern[str]]:
+    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional.
+
+    Also returns the digit groups without their leading zeros: each must appear in a text the pattern can
+    match, a cheap test that spares the regular expression for almost every invoice of the client.
+    """
     runs = re.findall(r"[A-Za-z]+|\d+", number)
     parts = [re.escape(r) if not r.isdigit() else "0*" + str(int(r)) for r in runs]
-    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
+    digits = tuple(str(int(r)) for r in runs if r.isdigit())
+    pattern = re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
+    return digits, pattern
 
 
-def _numbers_written(session: Session, client_id: str, parsed: ParsedMessage) -> list[str]:
-    """The client's invoice numbers that appear in the message, whatever the ledger's numbering scheme."""
+def numbers_written(numbers: Sequence[str], parsed: ParsedMessage) -> list[str]:
+    """Those of ``numbers`` (a client's ledger numbers) that appear in the message, whatever their scheme."""
     text = "\n".join(
         t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text) if t
     )
-    numbers = session.scalars(
-        select(Invoice.number).where(Invoice.client_id == client_id, Invoice.state.in_(_OUTSTANDING))
-    )
-    return [n for n in numbers if _number_pattern(n).search(text)]
+    found = []
+    for number in numbers:
+        digits, pattern = _number_pattern(number)
+        if all(d in text for d in digits) and pattern.search(text):
+            found.append(number)
+    return found
 
 
 def _ledger_lookup(
@@ -164,21 +191,27 @@ def _ledger_lookup(
 ) -> dict[str, tuple[str | None, str | None, str]]:
     """Each written reference → (invoice number, its client, why), exact first then fuzzy in the client."""
     out: dict[str, tuple[str | None, str | None, str]] = {}
-    matcher: matching.InvoiceMatcher | None = None
-    if client_id is not None:
-        # Tolerant forms (missing zeros, short numbers, one typo) only among the client's own invoices.
-        matcher = matching.InvoiceMatcher(
-            session.scalars(select(Invoice.number).where(Invoice.client_id == client_id))
+    refs = list(refs)
+    norms = {ref: matching.normalise_invoice_number(ref) for ref in refs}
+    exact: dict[str, list[tuple[str, str]]] = {}
+    for number, owner, norm in session.execute(
+        select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
+            Invoice.normalised_number.in_(set(norms.values()))
         )
+    ):
+        exact.setdefault(norm, []).append((number, owner))
+    matcher: matching.InvoiceMatcher | None = None
     for ref in refs:
-        norm = matching.normalise_invoice_number(ref)
-        row = session.execute(
-            select(Invoice.number, Invoice.client_id).where(Invoice.normalised_number == norm).limit(2)
-        ).all()
-        if len(row) == 1:
-            out[ref] = (row[0][0], row[0][1], "exact")
+        rows = exact.get(norms[ref], [])
+        if len(rows) == 1:
+            out[ref] = (rows[0][0], rows[0][1], "exact")
             continue
-        if matcher is not None:
+        if client_id is not None:
+            if matcher is None:
+                # Tolerant forms (missing zeros, short numbers, one typo) only among the client's own invoices.
+                matcher = matching.InvoiceMatcher(
+                    session.scalars(select(Invoice.number).where(Invoice.client_id == client_id))
+                )
             found = matcher.match(ref)
             if found is not None:
                 out[ref] = (found.number, client_id, found.reason)

@@ -1,0 +1,212 @@
+"""The inbox's fast path: a batch of replies recorded, with their effects and the checkpoint, in one transaction.
+
+A transaction, a checkpoint write and a dozen single-row flushes per message cost far more than reading the
+message. Here messages are parsed and classified before the transaction opens, their rows are inserted with one
+multi-row INSERT, the reads a batch repeats are made once (``ReplyLookups``), autoflush is held back (the reads
+that may depend on an earlier reply of the batch look at the unflushed rows too) and everything is committed
+once, with the checkpoint.
+
+The reliability promise is unchanged (DESIGN.md): every reply is in the same transaction as its effects. A crash
+before the commit leaves nothing of the batch, which the next pass fetches and processes again from the old
+checkpoint; a message met again changes nothing (unique mailbox coordinates, Message-ID check). When anything in
+the batch fails (a message that breaks the pipeline, another replica recording the same message, a busy
+database), the transaction is rolled back and the batch is processed one message per transaction, where a
+failing message is quarantined alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters.db.models import InboundMessage
+from bot.app.reply_lookups import ReplyLookups
+from bot.domain.errors import UnreadableMessageError
+from bot.domain.intent import Classification
+from bot.domain.message import ParsedMessage
+from bot.ports import InboundMail, Mailbox
+
+if TYPE_CHECKING:
+    from bot.app.inbox import InboxProcessor, InboxReport
+
+log = logging.getLogger(__name__)
+
+Coordinates = tuple[str, int, int]
+#: The acknowledgement cap counts answers over one day (``reply_actions.ActionContext.acknowledge``).
+ACK_WINDOW = timedelta(days=1)
+
+
+@dataclass
+class Prepared:
+    """A message read before the transaction: parsed and classified, or why it could not be."""
+
+    mail: InboundMail
+    parsed: ParsedMessage | None = None
+    classification: Classification | None = None
+    error: str | None = None  # set: the message is quarantined with this reason
+
+
+class BatchRunner:
+    def __init__(self, processor: InboxProcessor) -> None:
+        self.processor = processor
+
+    def run(self, mailbox: Mailbox, mails: Sequence[InboundMail], report: InboxReport) -> None:
+        """Process ``mails`` (one mailbox fetch batch) and file them; falls back to one transaction each."""
+        from bot.app.inbox import InboxReport
+
+        seen = self._seen(mails)
+        prepared = [self._prepare(mail) for mail in mails if _coords(mail) not in seen]
+        batch_report = InboxReport()
+        try:
+            folders = self._commit(mails, prepared, batch_report)
+        except Exception as exc:
+            log.warning(
+                "inbox batch of %d messages failed (%s: %s); processing them one by one",
+                len(mails),
+                type(exc).__name__,
+                exc,
+            )
+            for mail in mails:
+                folder = self.processor.process(mail, report)
+                if folder is not None:
+                    file_messages(mailbox, [mail], folder)
+            return
+        report += batch_report
+        groups: dict[str, list[InboundMail]] = {}
+        for mail, folder in folders:
+            if folder is not None:
+                groups.setdefault(folder, []).append(mail)
+        for folder, group in groups.items():
+            file_messages(mailbox, group, folder)
+
+    # ------------------------------------------------------------- before the transaction
+
+    def _seen(self, mails: Sequence[InboundMail]) -> set[Coordinates]:
+        with self.processor.factory() as session:
+            return seen_coordinates(session, mails)
+
+    def _prepare(self, mail: InboundMail) -> Prepared:
+        from bot.app.inbox import classify_parsed
+
+        try:
+            parsed = self.processor.parse(mail.raw)
+        except UnreadableMessageError as exc:
+            return Prepared(mail, error=str(exc))
+        except Exception as exc:
+            log.exception("message uid %s could not be parsed; quarantining it", mail.uid)
+            return Prepared(mail, error=f"{type(exc).__name__}: {exc}")
+        try:
+            return Prepared(mail, parsed, classify_parsed(parsed))
+        except Exception as exc:
+            log.exception("message uid %s could not be classified; quarantining it", mail.uid)
+            return Prepared(mail, parsed, error=f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------- the transaction
+
+    def _commit(
+        self, mails: Sequence[InboundMail], prepared: Sequence[Prepared], report: InboxReport
+    ) -> list[tuple[InboundMail, str | None]]:
+        from bot.app.inbox import FOLDER_PROCESSED, FOLDER_QUARANTINE
+
+        p = self.processor
+        outcome: dict[Coordinates, str | None] = {}
+        with p.factory() as session, session.begin(), session.no_autoflush:
+            lookups = ReplyLookups(session, p.settings)
+            seen = seen_coordinates(session, mails)
+            ids = {x.parsed.message_id for x in prepared if x.parsed is not None and x.parsed.message_id}
+            known_ids = (
+                set(
+                    session.scalars(
+                        select(InboundMessage.message_id).where(
+                            InboundMessage.message_id.in_(ids), InboundMessage.status != "duplicate"
+                        )
+                    )
+                )
+                if ids
+                else set()
+            )
+            lookups.preload_senders(x.parsed.sender for x in prepared if x.parsed is not None)
+            now = p.clock.now()
+            lookups.preload_acks(now - ACK_WINDOW)
+            todo: list[tuple[InboundMessage, Prepared, ParsedMessage]] = []
+            for x in prepared:
+                mail, parsed = x.mail, x.parsed
+                if _coords(mail) in seen:
+                    continue  # recorded since the first look: counted as a duplicate below
+                seen.add(_coords(mail))
+                if x.error is not None or parsed is None:
+                    p.quarantine_in(session, mail, x.error or "unreadable", None)
+                    report.quarantined += 1
+                    outcome[_coords(mail)] = FOLDER_QUARANTINE
+                    continue
+                row = InboundMessage(
+                    mailbox=mail.mailbox,
+                    uidvalidity=mail.uidvalidity,
+                    uid=mail.uid,
+                    message_id=parsed.message_id,
+                    raw=mail.raw,
+                    status="processed",
+                    sender=parsed.sender,
+                    subject=parsed.subject[:2000],
+                    received_at=parsed.date or now,
+                    processed_at=now,
+                )
+                session.add(row)
+                outcome[_coords(mail)] = FOLDER_PROCESSED
+                if parsed.message_id and parsed.message_id in known_ids:
+                    row.status = "duplicate"
+                    report.duplicates += 1
+                    continue
+                if parsed.message_id:
+                    known_ids.add(parsed.message_id)
+                todo.append((row, x, parsed))
+            session.flush()  # one multi-row INSERT: every row gets its id
+            # No flush from here to the commit: the lookups' preloaded rows plus the session's unflushed rows
+            # (``reply_lookups.pending``) are then exactly what the database would answer.
+            for row, x, parsed in todo:
+                outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, x.classification, lookups)
+            for mail in mails:
+                p.checkpoint(session, mail)
+        report.duplicates += sum(1 for mail in mails if _coords(mail) not in outcome)
+        return [(mail, outcome.get(_coords(mail))) for mail in mails]
+
+
+def _coords(mail: InboundMail) -> Coordinates:
+    return (mail.mailbox, mail.uidvalidity, mail.uid)
+
+
+def seen_coordinates(session: Session, mails: Sequence[InboundMail]) -> set[Coordinates]:
+    """Which of ``mails`` are recorded already (one query per mailbox and UIDVALIDITY, normally one)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for mail in mails:
+        groups.setdefault((mail.mailbox, mail.uidvalidity), []).append(mail.uid)
+    seen: set[Coordinates] = set()
+    for (mailbox, validity), uids in groups.items():
+        for uid in session.scalars(
+            select(InboundMessage.uid).where(
+                InboundMessage.mailbox == mailbox,
+                InboundMessage.uidvalidity == validity,
+                InboundMessage.uid.in_(uids),
+            )
+        ):
+            seen.add((mailbox, validity, uid))
+    return seen
+
+
+def file_messages(mailbox: Mailbox, mails: Sequence[InboundMail], folder: str) -> None:
+    """Move processed messages (one command when the mailbox can); filing is cosmetic, failures only logged."""
+    many = getattr(mailbox, "file_messages", None)
+    try:
+        if many is not None:
+            many(mails, folder)
+        else:
+            for mail in mails:
+                mailbox.file_message(mail, folder)
+    except Exception as exc:  # the database already holds the outcome
+        log.warning("could not move %d message(s) to %s: %s", len(mails), folder, exc)

@@ -1,0 +1,171 @@
+"""Reads shared by the replies of one inbox batch, and pending-aware lookups for batched transactions.
+
+The inbox processes a batch of replies in one transaction with autoflush held back, so that the batch's rows
+reach the database in a few multi-row INSERTs at commit instead of a flush per query. Two things make that safe:
+
+- :class:`ReplyLookups` memoises only reads that the inbox's own writes never change (who owns an address, a
+  client's contact addresses and outstanding invoices, the profiles in force): a reply cannot move an invoice out
+  of the outstanding states, change an address or a profile;
+- :func:`pending` lets the reads that *can* depend on an earlier reply of the same batch (acknowledgement cap,
+  idempotency keys, a pending promise, an earlier "invoice copy sent") see the rows not flushed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
+from bot.app.profiles import ProfileView, current_profiles
+from bot.app.settings import Settings
+from bot.domain.decision import PUBLIC_DOMAINS, SenderTrust
+from bot.domain.invoice import OUTSTANDING
+
+T = TypeVar("T")
+
+OUTSTANDING_STATES = [s.value for s in OUTSTANDING]
+
+
+def pending(
+    session: Session, model: type[T], where: Callable[[T], bool] | None = None, **equal: object
+) -> list[T]:
+    """Objects of ``model`` added to the session and not flushed yet, with these attribute values and ``where``."""
+    return [
+        obj
+        for obj in session.new
+        if isinstance(obj, model)
+        and all(getattr(obj, k) == v for k, v in equal.items())
+        and (where is None or where(obj))
+    ]
+
+
+class ReplyLookups:
+    """Per-transaction memo of the reads a batch of replies repeats; create one per batch transaction."""
+
+    def __init__(self, session: Session, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self._profiles: dict[str | None, ProfileView] = {}
+        self._senders: dict[str, tuple[list[str], SenderTrust]] = {}
+        self._emails: dict[str, set[str]] = {}
+        # Holding the ORM objects keeps them in the identity map: ``session.get(Invoice, n)`` is then free.
+        self._invoices: dict[str, list[Invoice]] = {}
+        self._clients: dict[str, Client] = {}
+        self._promises: dict[str, list[Promise]] = {}
+        # Acknowledgements recorded for the batch's clients since ``_acks_since``: (client, recipients, created).
+        self._acks: dict[str, list[tuple[list[str], datetime]]] = {}
+        self._acks_since: datetime | None = None
+
+    # ------------------------------------------------------------- preloading for a whole batch
+
+    def preload_senders(self, senders: Iterable[str]) -> None:
+        """Owners of many sender addresses in one query, then their outstanding invoices in one more."""
+        wanted = {s.lower() for s in senders if s} - set(self._senders)
+        if not wanted:
+            return
+        found: dict[str, set[str]] = {}
+        for client_id, email in self.session.execute(
+            select(Contact.client_id, Contact.email).where(Contact.email.in_(wanted))
+        ):
+            found.setdefault(email, set()).add(client_id)
+        for email, owners in found.items():
+            self._senders[email] = (sorted(owners), SenderTrust.CONTACT)
+        self.preload_invoices({c for owners in found.values() for c in owners})
+
+    def preload_invoices(self, client_ids: Iterable[str]) -> None:
+        """Clients, their outstanding invoices and those invoices' pending promises (three queries)."""
+        wanted = set(client_ids) - set(self._invoices)
+        if not wanted:
+            return
+        for client_id in wanted:
+            self._invoices[client_id] = []
+        for client in self.session.scalars(select(Client).where(Client.client_id.in_(wanted))):
+            self._clients[client.client_id] = client
+        numbers: list[str] = []
+        for invoice in self.session.scalars(
+            select(Invoice)
+            .where(Invoice.client_id.in_(wanted), Invoice.state.in_(OUTSTANDING_STATES))
+            .order_by(Invoice.number)
+        ):
+            self._invoices[invoice.client_id].append(invoice)
+            self._promises[invoice.number] = []
+            numbers.append(invoice.number)
+        for i in range(0, len(numbers), 500):
+            for promise in self.session.scalars(
+                select(Promise).where(Promise.invoice_number.in_(numbers[i : i + 500]), Promise.status == "pending")
+            ):
+                self._promises[promise.invoice_number].append(promise)
+
+    def preload_acks(self, since: datetime) -> None:
+        """Acknowledgements sent to the preloaded clients since ``since`` (for the per-address daily cap)."""
+        self._acks_since = since
+        clients = list(self._invoices)
+        for i in range(0, len(clients), 500):
+            for client_id, recipients, created in self.session.execute(
+                select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
+                    OutboxMessage.kind == "ack",
+                    OutboxMessage.client_id.in_(clients[i : i + 500]),
+                    OutboxMessage.created_at >= since,
+                )
+            ):
+                self._acks.setdefault(client_id, []).append((list(recipients), created))
+
+    # ------------------------------------------------------------- memoised reads
+
+    def clients_of(self, sender: str) -> tuple[list[str], SenderTrust]:
+        """Clients whose contact is ``sender`` (trust CONTACT), else whose contacts share its domain."""
+        hit = self._senders.get(sender)
+        if hit is None:
+            hit = clients_of(self.session, sender)
+            self._senders[sender] = hit
+        return hit
+
+    def contact_emails(self, client_id: str) -> set[str]:
+        hit = self._emails.get(client_id)
+        if hit is None:
+            hit = set(self.session.scalars(select(Contact.email).where(Contact.client_id == client_id)))
+            self._emails[client_id] = hit
+        return hit
+
+    def stored_promises(self, invoice_number: str) -> list[Promise] | None:
+        """Pending promises of the invoice as stored when the batch began (None: not preloaded)."""
+        return self._promises.get(invoice_number)
+
+    def stored_acks(self, client_id: str, since: datetime) -> list[list[str]] | None:
+        """Recipients of the client's acknowledgements stored since ``since`` (None: not preloaded)."""
+        if self._acks_since is None or since < self._acks_since or client_id not in self._invoices:
+            return None
+        return [recipients for recipients, created in self._acks.get(client_id, []) if created >= since]
+
+    def outstanding(self, client_id: str) -> list[Invoice]:
+        """The client's invoices in an outstanding state (a reply never moves one out of these states)."""
+        if client_id not in self._invoices:
+            self.preload_invoices([client_id])
+        return self._invoices[client_id]
+
+    def profile(self, name: str | None) -> ProfileView:
+        hit = self._profiles.get(name)
+        if hit is None:
+            config, calendars = current_profiles(self.settings, self.session)
+            chosen = name if name in config.profiles else config.default_profile
+            hit = ProfileView(config.profiles[chosen], calendars[chosen], config.legal_rates)
+            self._profiles[name] = hit
+        return hit
+
+
+def clients_of(session: Session, sender: str) -> tuple[list[str], SenderTrust]:
+    """Clients of a sender address: exact contact first, else the contacts of its (non-public) domain."""
+    exact = sorted(set(session.scalars(select(Contact.client_id).where(Contact.email == sender))))
+    if exact:
+        return exact, SenderTrust.CONTACT
+    domain = sender.rpartition("@")[2]
+    if not domain or domain in PUBLIC_DOMAINS:
+        return [], SenderTrust.UNKNOWN
+    by_domain = sorted(
+        set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}"))))
+    )
+    return by_domain, SenderTrust.DOMAIN if by_domain else SenderTrust.UNKNOWN
