@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import (
     Client,
     ImportRun,
@@ -108,7 +109,7 @@ def run_cycle(
             due.append(action)
     composer = Composer(settings, renderer, config.legal_rates)
     for start in range(0, len(due), BATCH):
-        with factory() as session, session.begin():
+        with transaction(factory) as session:
             for action in due[start : start + BATCH]:
                 _record(
                     session,
@@ -206,7 +207,7 @@ def check_promises(factory: sessionmaker[Session], settings: Settings, clock: Cl
     """Promises whose date plus grace has passed unpaid are broken: ladder resumes, a call task is raised."""
     now = clock.now()
     broken = 0
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         config, _ = current_profiles(settings, session)
         clients = {c.client_id: c for c in session.scalars(select(Client))}
         for invoice in session.scalars(select(Invoice).where(Invoice.state == InvoiceState.PROMISED.value)):
@@ -262,7 +263,7 @@ def check_payment_claims(factory: sessionmaker[Session], settings: Settings, clo
     """'Already paid' claims with no payment recorded by the end of the pause go to a person."""
     now = clock.now()
     expired = 0
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         for invoice in session.scalars(
             select(Invoice).where(Invoice.state == InvoiceState.PAYMENT_CLAIMED.value)
         ):

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import AuditEntry, Client, Contact, ImportRun, Invoice, Payment, Promise
 from bot.app.audit import audit, jsonable
 from bot.app.bulk_insert import insert_rows
@@ -108,7 +109,7 @@ def import_clients(
     if problems:
         raise InputError(table.source, problems)
     created = updated = 0
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         existing = {c.client_id: c for c in session.scalars(select(Client))}
         for i, (_line, row) in enumerate(records):
             client = existing.get(row.client_id)
@@ -193,7 +194,7 @@ def import_invoices(
 ) -> ImportResult:
     table = read_csv(path, INVOICE_COLUMNS)
     records, problems = _collect(table, parse_invoice_row_fast, lambda r: r.number, "invoice_number")
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         known_clients = set(session.scalars(select(Client.client_id)))
         for line, row in records:
             if row.client_id not in known_clients:
@@ -365,7 +366,7 @@ def import_payments(
         "reference",
     )
     created = 0
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         numbers = {row.invoice_number for _line, row in records}
         invoices = {inv.number: inv for inv in _load_invoices(session, numbers)}
         existing = (

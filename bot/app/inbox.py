@@ -16,9 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import (
     ClassificationRecord,
     Client,
@@ -35,7 +36,7 @@ from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
-from bot.domain.errors import UnreadableMessageError
+from bot.domain.errors import TemporaryError, UnreadableMessageError
 from bot.domain.intent import Classification, Intent
 from bot.domain.message import ParsedMessage
 from bot.ports import Clock, InboundMail, Mailbox, Renderer
@@ -159,6 +160,9 @@ class InboxProcessor:
             # Another replica recorded the same message between our check and our commit.
             report.duplicates += 1
             return None
+        except OperationalError as exc:
+            # The database, not the message, failed: quarantining a good reply would park it for a person.
+            raise TemporaryError(f"database unavailable while recording a reply: {exc.orig}") from exc
         except Exception as exc:
             log.exception("message uid %s could not be processed; quarantining it", mail.uid)
             self._quarantine(mail, f"{type(exc).__name__}: {exc}", None)
@@ -166,7 +170,7 @@ class InboxProcessor:
             return FOLDER_QUARANTINE
 
     def _process(self, mail: InboundMail, report: InboxReport) -> str | None:
-        with self.factory() as session, session.begin():
+        with transaction(self.factory) as session:
             seen = session.scalar(
                 select(InboundMessage.id).where(
                     InboundMessage.mailbox == mail.mailbox,
@@ -185,7 +189,7 @@ class InboxProcessor:
             report.quarantined += 1
             return FOLDER_QUARANTINE
         now = self.clock.now()
-        with self.factory() as session, session.begin():
+        with transaction(self.factory) as session:
             row = InboundMessage(
                 mailbox=mail.mailbox,
                 uidvalidity=mail.uidvalidity,
@@ -231,7 +235,7 @@ class InboxProcessor:
             cp.last_uid, cp.updated_at = mail.uid, now
 
     def _quarantine(self, mail: InboundMail, error: str, message_id: str | None) -> None:
-        with self.factory() as session, session.begin():
+        with transaction(self.factory) as session:
             self.quarantine_in(session, mail, error, message_id)
 
     def quarantine_in(self, session: Session, mail: InboundMail, error: str, message_id: str | None) -> None:

@@ -23,11 +23,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
 from bot.app.reply_lookups import ReplyLookups
-from bot.domain.errors import UnreadableMessageError
+from bot.domain.errors import TemporaryError, UnreadableMessageError
 from bot.domain.intent import Classification
 from bot.domain.message import ParsedMessage
 from bot.ports import InboundMail, Mailbox
@@ -65,6 +67,9 @@ class BatchRunner:
         batch_report = InboxReport()
         try:
             folders = self._commit(mails, prepared, batch_report)
+        except OperationalError as exc:
+            # The database, not a message, failed: nothing of the batch was kept; the listener's next pass redoes it.
+            raise TemporaryError(f"database unavailable while recording replies: {exc.orig}") from exc
         except Exception as exc:
             log.warning(
                 "inbox batch of %d messages failed (%s: %s); processing them one by one",
@@ -116,7 +121,7 @@ class BatchRunner:
 
         p = self.processor
         outcome: dict[Coordinates, str | None] = {}
-        with p.factory() as session, session.begin(), session.no_autoflush:
+        with transaction(p.factory) as session, session.no_autoflush:
             lookups = ReplyLookups(session, p.settings)
             seen = seen_coordinates(session, mails)
             ids = {x.parsed.message_id for x in prepared if x.parsed is not None and x.parsed.message_id}

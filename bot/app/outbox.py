@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import Contact, OutboxMessage, Task
 from bot.app.audit import audit
-from bot.domain.errors import PermanentError, TemporaryError
+from bot.domain.errors import ConfigError, PermanentError, TemporaryError
 from bot.ports import Clock, MailSender, OutgoingMail
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def _claim(
     # Leases measure whether a worker process is alive: wall-clock time, even under a simulated clock (--as-of).
     wall = datetime.now(UTC)
     stale_before = wall - lease
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         due = (
             select(OutboxMessage)
             .where(
@@ -195,7 +196,7 @@ def _record(
     report: DeliveryReport,
 ) -> None:
     now = clock.now()
-    with factory() as session, session.begin():
+    with transaction(factory) as session:
         sent = [row.id for row, error in results if error is None]
         for start in range(0, len(sent), 500):
             # Every accepted message of the batch in one statement (they were all claimed by this worker).
@@ -215,14 +216,15 @@ def _record(
         for row, error in results:
             if error is None:
                 continue
-            elif isinstance(error, TemporaryError) and now + _backoff(row.attempts + 1) < row.deadline_at:
+            delay = _backoff(row.attempts + 1)  # drawn once: the deadline check and the schedule must agree
+            if isinstance(error, TemporaryError) and now + delay < row.deadline_at:
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id)
                     .values(
                         status="pending",
                         attempts=row.attempts + 1,
-                        next_attempt_at=now + _backoff(row.attempts + 1),
+                        next_attempt_at=now + delay,
                         claimed_by=None,
                         last_error=str(error)[:500],
                     )
@@ -277,6 +279,18 @@ def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime)
     log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
 
 
+def _release(factory: sessionmaker[Session], ids: list[int], worker: str) -> None:
+    if not ids:
+        return
+    with transaction(factory) as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "sending", OutboxMessage.claimed_by == worker)
+            .values(status="pending", claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def deliver_due(
     factory: sessionmaker[Session],
     senders: Callable[[], MailSender],
@@ -284,7 +298,7 @@ async def deliver_due(
     *,
     envelope_from: str,
     worker: str = "worker",
-    batch: int = 100,
+    batch: int = 20,
     concurrency: int = 1,
     lease: timedelta = timedelta(minutes=10),
     stop: asyncio.Event | None = None,
@@ -301,19 +315,27 @@ async def deliver_due(
             queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
             for row in rows:
                 queue.put_nowait(row)
-            results: list[tuple[OutboxMessage, Exception | None]] = []
+            recorded: set[int] = set()
 
             async def work(
-                sender: MailSender,
-                results: list[tuple[OutboxMessage, Exception | None]] = results,
-                queue: asyncio.Queue[OutboxMessage] = queue,
+                sender: MailSender, queue: asyncio.Queue[OutboxMessage] = queue, recorded: set[int] = recorded
             ) -> None:
                 while not queue.empty():
                     row = queue.get_nowait()
-                    results.append((row, await _send_one(sender, row, envelope_from)))
+                    outcome = await _send_one(sender, row, envelope_from)
+                    # Recorded as soon as known: a worker killed mid-batch leaves only the message that was on
+                    # the wire to be sent again (and logged "possibly sent twice"), not the whole batch.
+                    _record(factory, clock, [(row, outcome)], report)
+                    recorded.add(row.id)
 
-            await asyncio.gather(*(work(s) for s in pool))
-            _record(factory, clock, results, report)
+            try:
+                await asyncio.gather(*(work(s) for s in pool))
+            except ConfigError:
+                # Bad certificate, refused login: raised before any message data goes out, so nothing is wrong
+                # with the messages. Give back every row without an outcome at once, so they neither wait out
+                # the lease nor come back as "possibly sent twice".
+                _release(factory, [r.id for r in rows if r.id not in recorded], worker)
+                raise
             if len(rows) < batch:
                 break
     finally:

@@ -291,11 +291,6 @@ def test_every_message_reaches_smtp_and_only_announced_takeovers_repeat(killed_r
 
 
 @pytest.mark.servers
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox.deliver_due records a batch's outcomes only after the whole batch (20) is sent: a replica "
-    "killed mid-batch has every message it already sent re-sent by the next one (patch in the report)",
-)
 def test_a_killed_replica_causes_at_most_one_duplicate(killed_replica_run: Run) -> None:
     """Only the message on the wire when A died may go out twice (the server may have taken it unanswered)."""
     run = killed_replica_run

@@ -132,7 +132,7 @@ def test_temporary_refusals_retry_until_the_deadline_then_a_call_task(
     print(f"smtp {code}: {attempts} attempts, failed at +{clock.now() - NOW}")
     assert attempts == final.attempts == passes, "one server attempt per retry, no hidden retries"
     assert 6 <= attempts <= 16, f"{attempts} attempts over 6 hours"  # backoff 60 s doubling, capped at 1 h, +-20 %
-    # The last retry may land up to 20 % of one backoff past the deadline (see the xfail test below).
+    # No retry is scheduled past the deadline (test_no_retry_is_scheduled_after_the_deadline below).
     assert clock.now() <= NOW + timedelta(hours=6, minutes=12)
     assert smtp_server.accepted == []
     with factory() as s:
@@ -142,11 +142,6 @@ def test_temporary_refusals_retry_until_the_deadline_then_a_call_task(
         assert contact is not None and contact.status == "active"  # a busy server says nothing of the address
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox._record draws _backoff() twice: the deadline check and next_attempt_at use different "
-    "random delays, so a retry can be scheduled after the deadline (fix: compute the delay once)",
-)
 def test_no_retry_is_scheduled_after_the_deadline(tmp_path: Path, smtp_server: SmtpTestServer) -> None:
     factory = ledger(f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     with factory() as s, s.begin():
@@ -250,12 +245,6 @@ def test_untrusted_smtp_certificate_is_refused_never_plaintext(tmp_path: Path, m
     assert status != "sent"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliver_due lets a ConfigError (bad certificate, refused login) escape with its claimed rows left "
-    "'sending': they wait out the lease and are then logged 'possibly sent twice' though never sent "
-    "(fix: record the batch's results and release unsent claims in a finally block)",
-)
 def test_a_configuration_error_releases_the_claimed_rows(tmp_path: Path) -> None:
     from bot.app.wiring import sender_factory
 
@@ -342,11 +331,6 @@ def test_sqlite_locked_the_reply_fails_cleanly_or_waits_and_lands_once(tmp_path:
     assert effects(factory) == (1, 1, 1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLite transactions open with a deferred BEGIN: a read-then-write unit meeting another writer gets "
-    "'database is locked' at once, busy_timeout is never used (fix: BEGIN IMMEDIATE for write units)",
-)
 def test_sqlite_locked_for_a_moment_the_reply_waits(tmp_path: Path) -> None:
     factory = ledger(f"sqlite:///{tmp_path / 'r.db'}", tmp_path)
     ready = threading.Event()
@@ -406,12 +390,6 @@ def test_postgres_connection_lost_mid_reply_leaves_nothing_half_applied(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="InboxProcessor.process quarantines on any exception, database errors included: a good reply met "
-    "while the database dropped is parked for a person instead of being retried on the next pass "
-    "(fix: re-raise OperationalError as TemporaryError before the quarantine branch)",
-)
 def test_postgres_connection_lost_mid_reply_is_retried_not_quarantined(
     tmp_path: Path, postgres_url: str, postgres_server: Any
 ) -> None:

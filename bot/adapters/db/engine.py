@@ -44,6 +44,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # A unit of work that will write takes the write lock up front (BEGIN IMMEDIATE), so another writer makes it
+    # wait (busy_timeout) instead of failing at its first write with "database is locked"; reads stay deferred
+    # so the web UI never queues behind a long import.
+    immediate = conn.get_execution_options().get("sqlite_immediate")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = database_url(url)
     if url.startswith("postgres://"):
@@ -54,7 +62,7 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so locks are taken up front.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_conn: Any, _record: Any) -> None:
@@ -107,8 +115,12 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work that writes: commit on success, roll back on any error.
+
+    On SQLite the write lock is taken when the unit starts (see ``_sqlite_begin``); PostgreSQL ignores the option.
+    """
     with factory() as session, session.begin():
+        session.connection(execution_options={"sqlite_immediate": True})
         yield session
 
 
