@@ -1,11 +1,18 @@
 """Reply-understanding benchmark on the labelled development set (../shared/corpus/replies).
 
 Measures macro-F1 over the 9 intents, unsafe automations (labelled needs_human, predicted automatic),
-promised/paid
-date and amount exactness, invoice-set exactness, the automation rate, a confusion matrix and the classifier's
-throughput on parsed text (one core).
+promised/paid date and amount exactness, invoice-set exactness, the automation rate, a confusion matrix and
+the classifier's throughput on parsed text (one core, CPU time).
 
-    python benchmarks/bench_classifier.py [--corpus DIR] [--json OUT]
+Two pipelines are scored on the same labels:
+
+* ``understand`` (this file): the classifier plus the pure-domain matching (``resolve_reply_invoices``,
+  ``domain_belongs_to``) over the CSV ledger — what the domain can do;
+* ``product``: exactly what ``relance inbox classify`` runs — the ledger imported into a temporary SQLite
+  database with ``bot.app.imports``, then ``parse_message`` → ``classify_parsed`` → ``match_reply`` →
+  ``resolve_details`` — plus the safety rule (``bot.domain.decision.decide``) for the automation figures.
+
+    python benchmarks/bench_classifier.py [--corpus DIR] [--json OUT] [--verbose] [--no-product]
 """
 
 from __future__ import annotations
@@ -210,19 +217,23 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--no-product", action="store_true", help="skip the product (database) pipeline")
     args = ap.parse_args()
     figures = run(args.corpus, verbose=args.verbose)
+    print("== domain pipeline (understand) ==")
     print_table(figures)
+    if not args.no_product:
+        product = run_product(args.corpus, verbose=args.verbose)
+        figures["product"] = product
+        print("\n== product pipeline (relance inbox classify + safety rule) ==")
+        print_table(product)
+        print_differences(figures, product)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
 
 
 def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0) -> dict[str, Any]:
-    labels = [
-        json.loads(line)
-        for line in (corpus / "labels.jsonl").read_text(encoding="utf-8").splitlines()
-        if line
-    ]
+    labels = [json.loads(line) for line in (corpus / "labels.jsonl").read_text(encoding="utf-8").splitlines() if line]
     ledger = load_ledger(corpus)
     matcher = InvoiceMatcher(i.number for i in ledger[3])
     parsed = [parse((corpus / lab["file"]).read_bytes()) for lab in labels]
@@ -231,6 +242,7 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
     auto = 0
     ok = Counter[str]()
     tot = Counter[str]()
+    per_file: dict[str, dict[str, bool]] = {}
     for lab, p in zip(labels, parsed, strict=True):
         c, numbers, (promised, amount) = understand(p, ledger, matcher)
         confusion[(lab["intent"], c.intent.value)] += 1
@@ -249,6 +261,7 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
         for k, v in checks.items():
             tot[k] += 1
             ok[k] += v
+        per_file[lab["file"]] = checks
         if verbose and not all(checks.values()):
             bad = [k for k, v in checks.items() if not v]
             print(
@@ -257,15 +270,7 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
                 f"{lab['paid_date']},{lab['amount']},{lab['invoice_numbers']} got={c.intent.value},"
                 f"{c.needs_human},{promised},{c.paid_date},{amount},{numbers} reasons={c.human_reasons}"
             )
-    f1s = {}
-    for intent in PRECEDENCE:
-        v = intent.value
-        tp = confusion[(v, v)]
-        fp = sum(n for (g, pr), n in confusion.items() if pr == v and g != v)
-        fn = sum(n for (g, pr), n in confusion.items() if g == v and pr != v)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1s[v] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    f1s = _f1s(confusion)
     # Throughput on one core: CPU time of this (single-threaded) process, so that other load on the machine
     # does not count against the classifier; wall-clock figure reported alongside.
     texts = [(p.reply_text, p.subject, p.date, p.auto_reply, p.bounce) for p in parsed]
@@ -293,7 +298,140 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
         "throughput_msg_per_s": round(per_sec),
         "throughput_wall_msg_per_s": round(per_sec_wall),
         "confusion": {f"{g}->{p}": c for (g, p), c in sorted(confusion.items())},
+        "per_file": per_file,
     }
+
+
+def _f1s(confusion: Counter[tuple[str, str]]) -> dict[str, float]:
+    f1s = {}
+    for intent in PRECEDENCE:
+        v = intent.value
+        tp = confusion[(v, v)]
+        fp = sum(n for (g, pr), n in confusion.items() if pr == v and g != v)
+        fn = sum(n for (g, pr), n in confusion.items() if g == v and pr != v)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1s[v] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return f1s
+
+
+PRODUCT_PROFILES = {"standard", "key_account", "public_sector", "risky"}
+
+
+def run_product(corpus: Path, *, verbose: bool = False) -> dict[str, Any]:
+    """Score what ``relance inbox classify`` outputs (plus the safety rule) on the labelled set."""
+    import tempfile
+    from dataclasses import replace
+    from datetime import UTC
+
+    from bot.adapters.db.engine import open_database, session_factory
+    from bot.adapters.parse import parse_message
+    from bot.app.imports import import_clients, import_invoices
+    from bot.app.inbox import classify_parsed
+    from bot.app.reply_matching import match_reply, resolve_details
+    from bot.app.settings import Settings
+    from bot.domain.decision import decide
+
+    labels = [json.loads(line) for line in (corpus / "labels.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    threshold = Settings.__dataclass_fields__["confidence_threshold"].default  # the shipped default
+    confusion: Counter[tuple[str, str]] = Counter()
+    unsafe: list[str] = []
+    unsafe_decided: list[str] = []
+    decided_auto = 0
+    ok = Counter[str]()
+    per_file: dict[str, dict[str, Any]] = {}
+    auto = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = open_database(f"sqlite:///{tmp}/bench.db")
+        try:
+            factory = session_factory(engine)
+            now = datetime.now(UTC)
+            import_clients(factory, corpus / "clients.csv", now=now, profiles=PRODUCT_PROFILES)
+            import_invoices(factory, corpus / "invoices.csv", now=now)
+            with factory() as session:
+                for lab in labels:
+                    parsed = parse_message((corpus / lab["file"]).read_bytes())
+                    c = classify_parsed(parsed)
+                    match = match_reply(session, parsed, c)
+                    promised, amount = resolve_details(session, c, match)
+                    c = replace(c, promised_date=promised, amount=amount)
+                    session.rollback()  # read-only, as the CLI
+                    decision = decide(c, match, float(threshold))
+                    confusion[(lab["intent"], c.intent.value)] += 1
+                    # needs_human as `relance inbox classify` prints it (the classifier's), as in `run`
+                    if not c.needs_human:
+                        auto += 1
+                        if lab["needs_human"]:
+                            unsafe.append(lab["file"])
+                    # the safety rule on top (what the inbox would really do automatically)
+                    if decision.automatic:
+                        decided_auto += 1
+                        if lab["needs_human"]:
+                            unsafe_decided.append(lab["file"])
+                    numbers = list(match.invoice_numbers)
+                    checks = {
+                        "promised_date": (str(promised) if promised else None) == lab["promised_date"],
+                        "paid_date": (str(c.paid_date) if c.paid_date else None) == lab["paid_date"],
+                        "amount": (str(amount) if amount is not None else None) == lab["amount"],
+                        "invoices": sorted(numbers) == sorted(lab["invoice_numbers"]),
+                        "intent": c.intent.value == lab["intent"],
+                        "needs_human": c.needs_human == lab["needs_human"],
+                    }
+                    for k, v in checks.items():
+                        ok[k] += v
+                    per_file[lab["file"]] = {
+                        "checks": checks,
+                        "invoices": numbers,
+                        "reasons": list(match.reasons),
+                        "decision": list(decision.reasons),
+                    }
+                    if verbose and not all(checks.values()):
+                        bad = [k for k, v in checks.items() if not v]
+                        print(
+                            f"product {lab['file'][-8:-4]} {bad} want={lab['intent']},{lab['needs_human']},"
+                            f"{lab['invoice_numbers']} got={c.intent.value},{not decision.automatic},{numbers} "
+                            f"match={list(match.reasons)} decision={list(decision.reasons)}"
+                        )
+        finally:
+            engine.dispose()
+    f1s = _f1s(confusion)
+    n = len(labels)
+    return {
+        "messages": n,
+        "macro_f1": round(sum(f1s.values()) / len(f1s), 4),
+        "f1_per_intent": {k: round(v, 3) for k, v in f1s.items()},
+        "intent_accuracy": round(ok["intent"] / n, 4),
+        "unsafe_automations": len(unsafe),
+        "unsafe_files": unsafe,
+        "automation_rate": round(auto / n, 4),
+        "safety_rule_unsafe_automations": len(unsafe_decided),
+        "safety_rule_unsafe_files": unsafe_decided,
+        "safety_rule_automation_rate": round(decided_auto / n, 4),
+        "needs_human_accuracy": round(ok["needs_human"] / n, 4),
+        "promised_date_exact": round(ok["promised_date"] / n, 4),
+        "paid_date_exact": round(ok["paid_date"] / n, 4),
+        "amount_exact": round(ok["amount"] / n, 4),
+        "invoice_set_exact": round(ok["invoices"] / n, 4),
+        "confusion": {f"{g}->{p}": c for (g, p), c in sorted(confusion.items())},
+        "per_file": per_file,
+    }
+
+
+def print_differences(domain: dict[str, Any], product: dict[str, Any]) -> None:
+    """Which messages the two pipelines score differently, per check."""
+    print("\nproduct vs domain pipeline, per check (files where only one of them is right):")
+    for check in ("invoices", "promised_date", "paid_date", "amount", "intent", "needs_human"):
+        worse = [
+            f[-8:-4]
+            for f, r in product["per_file"].items()
+            if not r["checks"][check] and domain["per_file"].get(f, {}).get(check, False)
+        ]
+        better = [
+            f[-8:-4]
+            for f, r in product["per_file"].items()
+            if r["checks"][check] and not domain["per_file"].get(f, {}).get(check, True)
+        ]
+        print(f"  {check:<14} product worse on {worse or '-'}; better on {better or '-'}")
 
 
 def print_table(f: dict[str, Any]) -> None:
@@ -310,8 +448,11 @@ def print_table(f: dict[str, Any]) -> None:
         "invoice_set_exact",
         "throughput_msg_per_s",
         "throughput_wall_msg_per_s",
+        "safety_rule_unsafe_automations",
+        "safety_rule_automation_rate",
     ):
-        print(f"{key:<24} {f[key]}")
+        if key in f:
+            print(f"{key:<24} {f[key]}")
     if f["unsafe_files"]:
         print("unsafe:", ", ".join(f["unsafe_files"]))
     names = [i.value for i in PRECEDENCE]

@@ -75,16 +75,12 @@ def extract_details(
 ) -> Details:
     """Dates, amount and instalments for a reply whose intents are already decided."""
     intents = (primary, *secondary)
-    if not (
-        {Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.DISPUTE, Intent.PAYMENT_PLAN_REQUEST}
-        & set(intents)
-    ):
+    if not ({Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.DISPUTE, Intent.PAYMENT_PLAN_REQUEST} & set(intents)):
         return Details()  # nothing to read: no date or amount is reported for these intents
     date_sentences = {
         h.sentence
         for h in hits
-        if h.weight > 0
-        and h.rule.intent in (Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.PAYMENT_PLAN_REQUEST)
+        if h.weight > 0 and h.rule.intent in (Intent.PROMISE_TO_PAY, Intent.ALREADY_PAID, Intent.PAYMENT_PLAN_REQUEST)
     }
     by_sentence: dict[int, list[DateMention]] = {}
     if sent_day is not None:
@@ -95,9 +91,7 @@ def extract_details(
             by_sentence[idx] = find_dates(folded[s0:e0], sent_day, us_dates=us_dates, folded=True)
     # "factures 164 et 519" are references, not sums
     amounts = [
-        a
-        for a in find_amounts(folded, folded=True)
-        if not any(a.start < r.end and r.start < a.end for r in refs)
+        a for a in find_amounts(folded, folded=True) if not any(a.start < r.end and r.start < a.end for r in refs)
     ]
     amounts_in: dict[int, list[Amount]] = {}
     for a in amounts:
@@ -118,9 +112,7 @@ def extract_details(
     ):
         for idx in sentences_of(Intent.PROMISE_TO_PAY):
             mentions = by_sentence.get(idx, [])
-            firm = [
-                m for m in mentions if not m.vague and m.future and (sent_day is None or m.future >= sent_day)
-            ]
+            firm = [m for m in mentions if not m.vague and m.future and (sent_day is None or m.future >= sent_day)]
             if firm:
                 promised = firm[0].future
                 evidence.append(Evidence("date.promised", "promised_date", firm[0].text, 1.0))

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from bot.domain.classifier.details import extract_details
 from bot.domain.classifier.language import detect_language
-from bot.domain.classifier.lexicon import Lexicon, get_lexicon, triggered
+from bot.domain.classifier.lexicon import Lexicon, get_lexicon, trigger_positions
 from bot.domain.classifier.rules import (
     APPLIES_AT,
     AUTOMATIC_NOTICE_FLAGS,
@@ -72,31 +72,22 @@ def _scan(sentences: list[Sentence], lexicon: Lexicon) -> list[Hit]:
     for line in lines:
         starts.append(pos)
         pos += len(line) + 1
-    candidates = triggered(lexicon, full)
+    positions = trigger_positions(lexicon, full)
     hits: list[Hit] = []
     for rule in RULES:
-        phrases = candidates.get(rule.cue)
-        if not phrases:
+        attempts = positions.get(rule.cue)
+        if attempts is None and rule.cue not in lexicon.always_by_cue:
             continue
-        first: dict[int, re.Match[str]] = {}  # one hit per rule and sentence is enough evidence: the earliest
-        for phrase in phrases:
-            for m in phrase.pattern.finditer(full):
-                index = bisect.bisect_right(starts, m.start()) - 1
-                if index not in first or m.start() < first[index].start():
-                    first[index] = m
+        first = _first_matches(lexicon, rule.cue, full, starts, attempts or [])
+        if not first:
+            continue
         for index, m in sorted(first.items()):
             text = m.group(0).strip()
             sentence = sentences[index]
             fuzzy = bool(sentence.corrected) and any(w in sentence.corrected for w in text.split())
-            if rule.negatable and _negated(
-                full[starts[index] : m.start()], text, lexicon, rule.negation_inside
-            ):
+            if rule.negatable and _negated(full[starts[index] : m.start()], text, lexicon, rule.negation_inside):
                 if rule.when_negated:
-                    hits.append(
-                        Hit(
-                            RULES_BY_ID[rule.when_negated], index, text, RULES_BY_ID[rule.when_negated].weight
-                        )
-                    )
+                    hits.append(Hit(RULES_BY_ID[rule.when_negated], index, text, RULES_BY_ID[rule.when_negated].weight))
                 hits.append(Hit(rule, index, text, 0.0))
                 continue
             if any(k in lexicon.cues and lexicon.cues[k].search(lines[index]) for k in rule.unless) or any(
@@ -112,9 +103,32 @@ def _scan(sentences: list[Sentence], lexicon: Lexicon) -> list[Hit]:
     return hits
 
 
-def _prepare(
-    folded: str, lexicon: Lexicon, refs: list[InvoiceRef]
-) -> tuple[list[Sentence], list[tuple[int, int]]]:
+def _first_matches(
+    lexicon: Lexicon, cue: str, full: str, starts: list[int], attempts: list[tuple[int, int, int]]
+) -> dict[int, re.Match[str]]:
+    """The earliest match of the cue family in each sentence (the first phrase in file order on a tie).
+
+    One hit per rule and sentence is enough evidence. Phrases are tried only where one of their first words
+    stands (see :func:`trigger_positions`, sorted by offset then phrase); the few whose first word cannot be
+    told are searched.
+    """
+    phrases = lexicon.phrases[cue]
+    best: dict[int, tuple[int, int, re.Match[str]]] = {}
+    for pos, order, line in attempts:
+        if line in best:
+            continue  # an earlier word (or an earlier phrase on this word) already matched in this sentence
+        m = phrases[order].pattern.match(full, pos)
+        if m is not None:
+            best[line] = (pos, order, m)
+    for order in lexicon.always_by_cue.get(cue, ()):
+        for m in phrases[order].pattern.finditer(full):
+            index = bisect.bisect_right(starts, m.start()) - 1
+            if index not in best or (m.start(), order) < best[index][:2]:
+                best[index] = (m.start(), order, m)
+    return {index: found[2] for index, found in best.items()}
+
+
+def _prepare(folded: str, lexicon: Lexicon, refs: list[InvoiceRef]) -> tuple[list[Sentence], list[tuple[int, int]]]:
     spans = split_sentences(folded)
     sentences = []
     for s, e in spans:
@@ -175,9 +189,7 @@ def classify_text(
         applicable = {Intent.OTHER}
     primary, secondary = order_intents(applicable)
     if primary in (Intent.AUTO_REPLY, Intent.BOUNCE):
-        secondary = tuple(
-            i for i in secondary if i in (Intent.WRONG_CONTACT, Intent.BOUNCE, Intent.AUTO_REPLY)
-        )
+        secondary = tuple(i for i in secondary if i in (Intent.WRONG_CONTACT, Intent.BOUNCE, Intent.AUTO_REPLY))
         if Intent.WRONG_CONTACT in secondary:
             flags.setdefault("contact_update_after_automatic_notice", "wrong_contact")
         flags = {k: v for k, v in flags.items() if k in AUTOMATIC_NOTICE_FLAGS}

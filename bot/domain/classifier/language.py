@@ -15,7 +15,8 @@ def detect_language(text: str, *, subject: str = "", hint: str | None = None) ->
     langs = available_languages()
 
     def score(words: list[str]) -> dict[str, int]:
-        return {lang: sum(1 for w in words if w in get_lexicon(lang).stopwords) for lang in langs}
+        # map() over the set's __contains__ counts in C (a generator here was a tenth of the classifier's time)
+        return {lang: sum(map(get_lexicon(lang).stopwords.__contains__, words)) for lang in langs}
 
     counts = score(word_text(text).split())
     best = max(counts.values(), default=0)

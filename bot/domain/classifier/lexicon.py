@@ -10,32 +10,44 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.extraction.normalise import fold
-from bot.domain.extraction.vocabulary import load_lexicons
+from bot.domain.extraction.vocabulary import load_lexicons, on_lexicons_changed
 
 _WORD_GAP = {"~": r"(?:\S+ ){0,3}", "~~": r"(?:\S+ ){0,10}"}
 
 
-class _NonWord(dict[int, str]):
-    """str.translate table: letters, digits and currency signs kept, everything else a space (C speed)."""
-
-    def __missing__(self, key: int) -> str:
-        ch = chr(key)
-        value = ch if ("a" <= ch <= "z" or "0" <= ch <= "9") else (f" {ch} " if ch in "€£$" else " ")
-        self[key] = value
-        return value
-
-
-_NON_WORD = _NonWord()
+# bytes.translate table: letters and digits kept, "$" and the placeholders of "€" and "£" kept, any other byte
+# a space. Translating bytes runs at memcpy speed where str.translate with a dict looked every character up.
+_KEEP = b"abcdefghijklmnopqrstuvwxyz0123456789$\x01\x02"
+_BYTES_TABLE = bytes(b if b in _KEEP else 0x20 for b in range(256))
 
 
 def word_text(folded: str) -> str:
     """Folded text reduced to words separated by single spaces (apostrophes and punctuation become spaces;
     currency signs stand alone so "£416" reads "£ 416")."""
-    return " ".join(folded.translate(_NON_WORD).split())
+    t = folded
+    if "\x01" in t or "\x02" in t:
+        t = t.replace("\x01", " ").replace("\x02", " ")  # the placeholders' own bytes are separators
+    if "$" in t:
+        t = t.replace("$", " $ ")
+    if t.isascii():
+        raw = t.encode("ascii")
+    else:
+        # Currency signs become one-byte placeholders; any other non-ASCII character is a separator ("?").
+        if "€" in t:
+            t = t.replace("€", " \x01 ")
+        if "£" in t:
+            t = t.replace("£", " \x02 ")
+        raw = t.encode("ascii", "replace")
+    words = " ".join(raw.translate(_BYTES_TABLE).decode("ascii").split())
+    if "\x01" in words:
+        words = words.replace("\x01", "€")
+    if "\x02" in words:
+        words = words.replace("\x02", "£")
+    return words
 
 
 def compile_phrase(phrase: str) -> str:
@@ -88,6 +100,10 @@ class Phrase:
     pattern: re.Pattern[str]
     words: frozenset[str] | None
     stems: tuple[str, ...]
+    # Word sets every match takes one word from ({"avoir"} for "(un|d un|de l) avoir", {"virement", "cheque"}
+    # for "(virement|cheque)"): when the reply lacks one of them the phrase is not tried even where its first
+    # word stands (nine tries in ten failed without this).
+    needs: tuple[frozenset[str], ...] = ()
 
 
 def _split_top(expr: str, sep: str) -> list[str]:
@@ -191,45 +207,104 @@ def _triggers(phrase: str) -> tuple[frozenset[str] | None, tuple[str, ...]]:
 _MAX_PREFIX = 10
 
 
-def triggered(lexicon: Lexicon, words_text: str) -> dict[str, list[Phrase]]:
-    """The phrases, by cue family, that may match a reply: those whose first word or stem occurs in it."""
-    found: set[tuple[str, int]] = set(lexicon.always)
-    memo = _token_memo(lexicon.language)
-    tokens = set(words_text.split())
-    if any(t[:1].isdigit() for t in tokens):
-        tokens.add("#")
-    for t in tokens:
-        keys = memo.get(t)
-        if keys is None:
-            keys = _token_triggers(lexicon, t)
+def trigger_positions(lexicon: Lexicon, words_text: str) -> dict[str, list[tuple[int, int, int]]]:
+    """Where the phrases of each cue family may start in ``words_text`` (" word word \\n word ..." lines).
+
+    Values are (offset of the space before the trigger word, phrase index, line index), sorted. A phrase is
+    tried only at the words that can start it instead of being searched through the whole reply: most
+    phrases cannot match most replies, and a regex anchored at a known offset costs a fraction of a scan.
+    Phrases whose first word cannot be told (``lexicon.always_by_cue``) are not listed here.
+    """
+    memo = lexicon.token_memo
+    tokens = words_text.split(" ")
+    present = set(tokens)
+    present.discard("")
+    present.discard("\n")
+    # Phrases each word of this reply may start, once per distinct word, keeping those whose needed words
+    # the reply holds.
+    starts: dict[str, list[tuple[str, int]]] = {}
+    for token in present:
+        entries = memo.get(token)
+        if entries is None:
+            entries = _token_triggers(lexicon, token)
             if len(memo) < 200_000:
-                memo[t] = keys
-        if keys:
-            found.update(keys)
-    out: dict[str, list[Phrase]] = {}
-    for cue, i in sorted(found):
-        out.setdefault(cue, []).append(lexicon.phrases[cue][i])
-    return out
+                memo[token] = entries
+        usable: list[tuple[str, int]] = []
+        for key, need in entries:
+            for words in need:
+                if present.isdisjoint(words):
+                    break
+            else:
+                usable.append(key)
+        if usable:
+            starts[token] = usable
+    found: dict[str, list[tuple[int, int, int]]] = {}
+    pos = 0
+    line = 0
+    for token in tokens:
+        if token == "\n":
+            line += 1
+        else:
+            keys = starts.get(token)
+            if keys is not None:
+                for cue, index in keys:
+                    at = found.get(cue)
+                    if at is None:
+                        found[cue] = [(pos - 1, index, line)]
+                    else:
+                        at.append((pos - 1, index, line))
+        pos += len(token) + 1
+    for attempts in found.values():
+        attempts.sort()
+    return found
 
 
-@functools.cache
-def _token_memo(language: str) -> dict[str, tuple[tuple[str, int], ...]]:
-    return {}
-
-
-def _token_triggers(lexicon: Lexicon, token: str) -> tuple[tuple[str, int], ...]:
+def _token_triggers(lexicon: Lexicon, token: str) -> tuple[tuple[tuple[str, int], tuple[frozenset[str], ...]], ...]:
+    """(phrase key, needed words) of the phrases ``token`` may start."""
     keys = list(lexicon.by_word.get(token, ()))
+    if token[:1].isdigit():
+        keys.extend(lexicon.by_word.get("#", ()))
     for n in range(3, min(len(token), _MAX_PREFIX) + 1):
         keys.extend(lexicon.by_stem.get(token[:n], ()))
-    return tuple(keys)
+    return tuple((key, lexicon.needs.get(key, ())) for key in keys)
 
 
 def _phrases(phrases: list[str]) -> tuple[Phrase, ...]:
     out = []
     for p in phrases:
         words, stems = _triggers(p)
-        out.append(Phrase(re.compile(" (?:" + compile_phrase(p) + ")"), words, stems))
+        out.append(Phrase(re.compile(" (?:" + compile_phrase(p) + ")"), words, stems, _needed_words(p)))
     return tuple(out)
+
+
+def _needed_words(phrase: str) -> tuple[frozenset[str], ...]:
+    """For each mandatory top-level item of a phrase, the words one of which any match contains.
+
+    A plain word needs itself; a group "(a b|c)" without suffix needs the first word of one of its
+    alternatives when each starts with a plain word. Anything else (stems, gaps, optional parts) needs nothing.
+    """
+    expr = word_text_keep_syntax(phrase)
+    if len(_split_top(expr, "|")) > 1:
+        return ()
+    out: list[frozenset[str]] = []
+    for item in _split_top(expr, " "):
+        if _PLAIN.fullmatch(item):
+            out.append(frozenset({item}))
+        elif item.startswith("(") and not item.startswith("(?") and _closing_or_none(item) == len(item) - 1:
+            firsts = [_split_top(alt, " ")[0] for alt in _split_top(item[1:-1], "|")]
+            if all(_PLAIN.fullmatch(w) for w in firsts):
+                out.append(frozenset(firsts))
+    return tuple(out)
+
+
+_PLAIN = re.compile(r"[a-z0-9]+")
+
+
+def _closing_or_none(item: str) -> int | None:
+    try:
+        return _closing(item)
+    except _Irregular:
+        return None
 
 
 @dataclass(frozen=True)
@@ -242,13 +317,20 @@ class Lexicon:
     phrases: dict[str, tuple[Phrase, ...]]
     by_word: dict[str, tuple[tuple[str, int], ...]]
     by_stem: dict[str, tuple[tuple[str, int], ...]]
-    always: tuple[tuple[str, int], ...]
+    always_by_cue: dict[str, tuple[int, ...]]  # phrases without a known first word: searched
+    needs: dict[tuple[str, int], tuple[frozenset[str], ...]]  # see Phrase.needs (only phrases that need a word)
     negators: frozenset[str]
     negation_idioms: re.Pattern[str]
     conditions: re.Pattern[str]
     condition_exclusions: re.Pattern[str]
     firm_deadline: re.Pattern[str]
     vocabulary: tuple[str, ...]
+    # Per-lexicon memos (token → phrase keys, word → typo-corrected word): most words recur across replies.
+    token_memo: dict[str, tuple[tuple[tuple[str, int], tuple[frozenset[str], ...]], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    corrections: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    kept_words: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 def _literal_words(phrases: list[str]) -> set[str]:
@@ -271,11 +353,11 @@ def _build(language: str, data: dict[str, Any]) -> Lexicon:
             vocab |= _literal_words([str(p) for p in phrases])
     by_word: dict[str, list[tuple[str, int]]] = {}
     by_stem: dict[str, list[tuple[str, int]]] = {}
-    always: list[tuple[str, int]] = []
+    always: dict[str, list[int]] = {}
     for key, items in compiled.items():
         for i, ph in enumerate(items):
             if ph.words is None:
-                always.append((key, i))
+                always.setdefault(key, []).append(i)
                 continue
             for w in ph.words:
                 by_word.setdefault(w, []).append((key, i))
@@ -289,11 +371,10 @@ def _build(language: str, data: dict[str, Any]) -> Lexicon:
         phrases=compiled,
         by_word={k: tuple(v) for k, v in by_word.items()},
         by_stem={k: tuple(v) for k, v in by_stem.items()},
-        always=tuple(always),
+        always_by_cue={k: tuple(v) for k, v in always.items()},
+        needs={(k, i): ph.needs for k, items in compiled.items() for i, ph in enumerate(items) if ph.needs},
         negators=frozenset(word_text(fold(w)) for w in data.get("negators", [])),
-        negation_idioms=_alternation(
-            [str(p) for p in data.get("negation_idioms", []) if "..." not in str(p)]
-        ),
+        negation_idioms=_alternation([str(p) for p in data.get("negation_idioms", []) if "..." not in str(p)]),
         conditions=_alternation([str(p) for p in data.get("conditions", [])]),
         condition_exclusions=_alternation([str(p) for p in data.get("condition_exclusions", [])]),
         firm_deadline=_alternation([str(p) for p in data.get("firm_deadline", [])]),
@@ -308,4 +389,8 @@ def get_lexicon(language: str) -> Lexicon:
 
 
 def available_languages() -> tuple[str, ...]:
+    """Languages that have a lexicon (the package's and those added by ``extend_lexicons``)."""
     return tuple(load_lexicons())
+
+
+on_lexicons_changed(get_lexicon.cache_clear)

@@ -46,9 +46,7 @@ RULES: tuple[Rule, ...] = (
         when_negated="dispute.refusal",
         promise_like=True,
     ),
-    Rule(
-        "promise.schedule", "promise_schedule", Intent.PROMISE_TO_PAY, 0.8, negatable=True, promise_like=True
-    ),
+    Rule("promise.schedule", "promise_schedule", Intent.PROMISE_TO_PAY, 0.8, negatable=True, promise_like=True),
     Rule(
         "paid.claim",
         "paid_claim",

@@ -68,35 +68,29 @@ def sentence_words(folded_sentence: str, lexicon: Lexicon, ref_spans: list[tuple
     text = folded_sentence
     for s, e in sorted(ref_spans, reverse=True):
         text = text[:s] + " zref " + text[e:]
-    words = word_text(text).split(" ")
-    decide = _decisions(lexicon.language)
-    corrected: set[str] = set()
-    out: list[str] = []
-    for w in words:
-        fixed = decide.get(w)
-        if fixed is None:
-            fixed = w
-            if (
-                len(w) >= 5
-                and w.isalpha()
-                and w not in lexicon.stopwords
-                and w not in _vocab_set(lexicon.vocabulary)
-            ):
-                fixed = _correct(w, lexicon.vocabulary) or w
-            if len(decide) < 100_000:
-                decide[w] = fixed
+    joined = word_text(text)
+    words = joined.split(" ")
+    fixes = lexicon.corrections
+    kept = lexicon.kept_words
+    local: dict[str, str] = {}  # corrections that no longer fit in the lexicon's memo
+    # Set operations in C decide the common case (every word already known to stand as written).
+    for w in set(words).difference(kept):
+        if w in fixes:
+            continue
+        fixed = w
+        if len(w) >= 5 and w.isalpha() and w not in lexicon.stopwords and w not in _vocab_set(lexicon.vocabulary):
+            fixed = _correct(w, lexicon.vocabulary) or w
         if fixed != w:
-            corrected.add(fixed)
-        out.append(fixed)
-    return Sentence(0, len(folded_sentence), " ".join(out), frozenset(corrected))
+            (fixes if len(fixes) < 100_000 else local)[w] = fixed
+        elif len(kept) < 100_000:
+            kept.add(w)
+    if not local and fixes.keys().isdisjoint(words):
+        return Sentence(0, len(folded_sentence), joined, frozenset())
+    out = [local.get(w) or fixes.get(w, w) for w in words]
+    corrected = frozenset(f for w, f in zip(words, out, strict=True) if f != w)
+    return Sentence(0, len(folded_sentence), " ".join(out), corrected)
 
 
 @functools.cache
 def _vocab_set(vocabulary: tuple[str, ...]) -> frozenset[str]:
     return frozenset(vocabulary)
-
-
-@functools.cache
-def _decisions(language: str) -> dict[str, str]:
-    """Per-language memo of word → corrected word (most words map to themselves)."""
-    return {}

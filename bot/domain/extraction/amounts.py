@@ -28,6 +28,7 @@ _MONEY_CONTEXT = re.compile(
     r"transfer|amount|sum|deposit|cheque|check|remaining|pay|payer|regler|vire|wire|paid|paye|regle)"
     r"(?: (?:de|of|d'un montant de|du montant de|the))?\s*$"
 )
+_DIGIT = re.compile(r"\d")
 _ENUM_BEFORE = re.compile(r"\d[.,]\d{2}\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+|puis)\s*$")
 _ENUM_AFTER = re.compile(r"^\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+)\s*\d+[.,]\d{2}")
 
@@ -91,6 +92,8 @@ def find_amounts(text: str, *, folded: bool = False) -> list[Amount]:
     """
     t = text if folded else fold(text)
     found: list[Amount] = []
+    if _DIGIT.search(t) is None:
+        return found  # every amount has a digit; most replies' sentences have none
     for m in _AMOUNT.finditer(t):
         num = m.group("num")
         cur_token = m.group("cb") or m.group("ca")
@@ -104,15 +107,11 @@ def find_amounts(text: str, *, folded: bool = False) -> list[Amount]:
         if not cur_token and not has_cents and not k_suffix:
             before = t[max(0, m.start() - 40) : m.start()]
             after = t[m.end() : m.end() + 20]
-            if not (
-                _MONEY_CONTEXT.search(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)
-            ):
+            if not (_MONEY_CONTEXT.search(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)):
                 continue
             if value < 10 or (1990 <= value <= 2100 and "." not in num and "," not in num and " " not in num):
                 continue
         if cur_token and not has_cents and value < 1 and not k_suffix:
             continue
-        found.append(
-            Amount(value.quantize(Decimal("0.01")), _currency(cur_token), m.start(), m.end(), m.group(0))
-        )
+        found.append(Amount(value.quantize(Decimal("0.01")), _currency(cur_token), m.start(), m.end(), m.group(0)))
     return found

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from bot.domain.extraction.normalise import fold
-from bot.domain.extraction.vocabulary import load_lexicons
+from bot.domain.extraction.vocabulary import load_lexicons, on_lexicons_changed
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,44 @@ def _vocab() -> _Vocab:
     )
 
 
+_ALPHA_RUN = re.compile(r"[a-z]+")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """What a text must hold for a date pattern to have any chance: a cheap test run before the regex.
+
+    Each set in ``words`` must share a word with the text's alphabetic runs (a pattern's words always stand
+    whole: they start after a boundary and end before a non-letter); ``digit`` asks for a digit and
+    ``month_text`` for a month name anywhere (it may be glued to "mi"/"fin" before it). Most sentences hold
+    no date at all, and running the 23 patterns over them was most of the extraction's time.
+    """
+
+    words: tuple[frozenset[str], ...] = ()
+    digit: bool = False
+    month_text: bool = False
+
+    def opens(self, runs: frozenset[str], has_digit: bool, has_month_text: bool) -> bool:
+        if self.digit and not has_digit:
+            return False
+        if self.month_text and not has_month_text:
+            return False
+        return all(not runs.isdisjoint(w) for w in self.words)
+
+
+def _first_runs(phrases: Any) -> frozenset[str]:
+    """The first alphabetic run of each phrase ("d'ici a" → "d"); a phrase starting with no letter opens
+    always ("" is put in every text's runs)."""
+    out: set[str] = set()
+    for p in phrases:
+        m = _ALPHA_RUN.match(str(p))
+        out.add(m.group(0) if m else "")
+    return frozenset(out)
+
+
 @functools.cache
-def _patterns() -> list[tuple[str, re.Pattern[str]]]:
+def _patterns() -> list[tuple[str, re.Pattern[str], _Gate]]:
     v = _vocab()
     mon, wd = _alt(v.months), _alt(v.weekdays)
     nxt, lst = _alt(v.next_words), _alt(v.last_words)
@@ -131,7 +167,32 @@ def _patterns() -> list[tuple[str, re.Pattern[str]]]:
         ("due_date", rf"{b}(?:{ph('due_date')}){e}"),
         ("vague", rf"{b}(?:{ph('vague')}){e}"),
     ]
-    return [(kind, re.compile(p)) for kind, p in table]
+    months, weekdays = _first_runs(v.months), _first_runs(v.weekdays)
+
+    def words(*kinds: str) -> frozenset[str]:
+        return frozenset().union(*(_first_runs(v.phrases.get(k, ())) for k in kinds))
+
+    number_words = _first_runs(v.numbers) | {""}  # the count may be digits
+    gates = {
+        "iso": _Gate(digit=True),
+        "numeric": _Gate(digit=True),
+        "day_month": _Gate((months,), digit=True),
+        "month_day": _Gate((months,), digit=True),
+        "mid_month": _Gate(month_text=True),
+        "month_start": _Gate(month_text=True),
+        "named_month_end": _Gate(month_text=True),
+        "weekday_day": _Gate((weekdays,), digit=True),
+        "next_weekday": _Gate((weekdays, _first_runs(v.next_words))),
+        "last_weekday": _Gate((weekdays, _first_runs(v.last_words))),
+        "weekday": _Gate((weekdays,)),
+        "day_of_month": _Gate((words("day_of_month"),), digit=True),
+        "within": _Gate((words("within"), words("days"), number_words)),
+    }
+    return [(kind, re.compile(p), gates.get(kind, _Gate((words(kind),)))) for kind, p in table]
+
+
+on_lexicons_changed(_vocab.cache_clear)
+on_lexicons_changed(_patterns.cache_clear)
 
 
 def _safe_date(y: int, m: int, d: int) -> date | None:
@@ -163,9 +224,7 @@ def _last_weekday(sent: date, wd: int) -> date:
     return sent - timedelta(days=(sent.weekday() - wd - 1) % 7 + 1)
 
 
-def _resolve(
-    kind: str, m: re.Match[str], sent: date, us_dates: bool
-) -> tuple[date | None, date | None, bool]:
+def _resolve(kind: str, m: re.Match[str], sent: date, us_dates: bool) -> tuple[date | None, date | None, bool]:
     """(future reading, past reading, vague) for one match."""
     v = _vocab()
     g = m.groupdict()
@@ -247,7 +306,12 @@ def find_dates(text: str, sent: date, *, us_dates: bool = False, folded: bool = 
     """Every date phrase in ``text``, longest match first on overlaps, in order of appearance."""
     t = text if folded else fold(text)
     candidates: list[tuple[int, int, int, str, re.Match[str]]] = []
-    for prio, (kind, pattern) in enumerate(_patterns()):
+    runs = frozenset(_ALPHA_RUN.findall(t)) | {""}
+    has_digit = _DIGIT.search(t) is not None
+    has_month_text = any(month in t for month in _vocab().months)
+    for prio, (kind, pattern, gate) in enumerate(_patterns()):
+        if not gate.opens(runs, has_digit, has_month_text):
+            continue
         for m in pattern.finditer(t):
             candidates.append((m.start(), m.end(), prio, kind, m))
     candidates.sort(key=lambda c: (-(c[1] - c[0]), c[2]))

@@ -11,9 +11,23 @@ import re
 import unicodedata
 
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-_SPACES = re.compile(r"[\u00a0\u202f\u2007\u2009\t ]+")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
-_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2011": "-", "\u2212": "-"})
+# Runs of spaces worth rewriting: a lone plain space (nearly every match of the naive pattern) is left alone.
+_SPACES = re.compile(
+    r"(?:[\u00a0\u202f\u2007\u2009\t]| (?=[\u00a0\u202f\u2007\u2009\t ]))[\u00a0\u202f\u2007\u2009\t ]*"
+)
+# One character each way. str.replace guarded by `in` runs at memchr speed where str.translate with a dict
+# table looks every character up in Python (it was a seventh of the classifier's time).
+_SINGLE = (
+    ("\u2019", "'"),
+    ("\u2018", "'"),
+    ("\u02bc", "'"),
+    ("`", "'"),
+    ("\u00b4", "'"),
+    ("\u2013", "-"),
+    ("\u2014", "-"),
+    ("\u2011", "-"),
+    ("\u2212", "-"),
+)
 
 
 def strip_accents(text: str) -> str:
@@ -27,6 +41,8 @@ def strip_accents(text: str) -> str:
 
 def fold(text: str) -> str:
     """Lower-case, accent-free text with uniform spaces, apostrophes and dashes (numbers untouched)."""
-    text = text.translate(_APOSTROPHES).translate(_DASHES)
+    for old, new in _SINGLE:
+        if old in text:
+            text = text.replace(old, new)
     text = _SPACES.sub(" ", text)
     return strip_accents(text).lower()
