@@ -315,11 +315,15 @@ class InboxProcessor:
         intent = classification.intent
         if intent is Intent.BOUNCE and parsed.bounce is not None:
             return self._bounce(session, row, parsed, match, report)
+        decision = decide(classification, match, self.settings.confidence_threshold)
         if intent is Intent.AUTO_REPLY:
             self._auto_reply(session, parsed, match)
+            if not decision.automatic:  # e.g. "I have left, write to ...": a person updates the contact
+                self._review(session, row, classification, match, decision)
+                report.review += 1
+                return FOLDER_REVIEW
             report.processed += 1
             return FOLDER_PROCESSED
-        decision = decide(classification, match, self.settings.confidence_threshold)
         safe_stop = (
             intent is Intent.DISPUTE
             and match.client_id is not None

@@ -21,6 +21,7 @@ from bot.adapters.db.models import Contact, Invoice, OutboxMessage
 from bot.app.reply_lookups import ReplyLookups, clients_of
 from bot.domain import matching
 from bot.domain.decision import Match, SenderTrust, sender_trust
+from bot.domain.extraction.amounts import find_amounts
 from bot.domain.extraction.invoice_refs import find_invoice_refs
 from bot.domain.intent import Classification
 from bot.domain.invoice import OUTSTANDING
@@ -40,7 +41,9 @@ def _thread(session: Session, parsed: ParsedMessage) -> OutboxMessage | None:
 
 def _written_refs(parsed: ParsedMessage, classification: Classification) -> list[str]:
     refs = list(classification.invoice_refs)
-    for text in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text):
+    ids = " ".join(i for i in (parsed.in_reply_to, *parsed.references, *parsed.related_message_ids) if i)
+    # Message-IDs last: some creditors' mail systems put the invoice number in them ("relance.R1.F2026-00601…").
+    for text in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text, ids):
         if text:
             refs.extend(r.written for r in find_invoice_refs(text[:50_000]))
     return list(dict.fromkeys(refs))
@@ -115,16 +118,33 @@ def match_reply(
             matching.OpenInvoice(n, client_id, amount - paid, amount, due)
             for n, amount, paid, due in _outstanding(session, client_id, lookups)
         ]
-        found = (
-            matching.match_by_amount(classification.amount, open_invoices)
-            if classification.amount is not None
-            else []
-        )
+        found = []
+        for stated in _stated_amounts(parsed, classification):
+            found = matching.match_by_amount(stated, open_invoices)
+            if found:
+                break
         if not found:
             only = matching.only_open_invoice(open_invoices)
             found = [only] if only else []
         invoices = [m.number for m in found]
         reasons.extend(f"{m.number}: {m.reason}" for m in found)
+    if client_id is None:
+        for stated in _stated_amounts(parsed, classification):
+            hits = list(
+                session.execute(
+                    select(Invoice.number, Invoice.client_id)
+                    .where(
+                        Invoice.state.in_(_OUTSTANDING),
+                        (Invoice.amount == stated) | (Invoice.amount - Invoice.amount_paid == stated),
+                    )
+                    .limit(2)
+                )
+            )
+            if len(hits) == 1:
+                ((number, owner),) = hits
+                client_id, invoices = owner, [number]
+                reasons.append(f"amount {stated} equals one open balance in the ledger: {number} of {owner}")
+                break
     if client_id is not None and trust is not SenderTrust.CONTACT:
         emails = (
             lookups.contact_emails(client_id)
@@ -141,6 +161,13 @@ def match_reply(
         tuple(reasons),
         thread_client_id=foreign or (thread_client if thread_client != client_id else None),
     )
+
+
+def _stated_amounts(parsed: ParsedMessage, classification: Classification) -> list[Decimal]:
+    """The classifier's amount first, then every other amount written in the new text."""
+    found = [classification.amount] if classification.amount is not None else []
+    found += [a.value for a in find_amounts(parsed.reply_text[:20_000]) if a.value > 0]
+    return list(dict.fromkeys(found))
 
 
 def _outstanding(
@@ -232,11 +259,19 @@ def resolve_details(
     rules = {e.rule for e in classification.evidence}
     if not match.invoice_numbers or not ({"date.due_date", "amount.in_full"} & rules):
         return promised, amount
-    rows = list(session.execute(select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-                                .where(Invoice.number.in_(match.invoice_numbers))))
+    rows = list(
+        session.execute(
+            select(Invoice.number, Invoice.amount, Invoice.amount_paid, Invoice.due_date).where(
+                Invoice.number.in_(match.invoice_numbers)
+            )
+        )
+    )
     opens = [matching.OpenInvoice(n, match.client_id or "", a - p, a, d) for n, a, p, d in rows]
     if promised is None and "date.due_date" in rules:
-        promised = matching.due_date_of(list(match.invoice_numbers), opens)
+        # "on its due date" names the invoices it speaks of in the evidence; else all the reply's invoices.
+        named = [n for e in classification.evidence if e.rule == "date.due_date" for n in e.text.split(",") if n]
+        concerned = [m.number for m in matching.InvoiceMatcher(match.invoice_numbers).match_all(named)]
+        promised = matching.due_date_of(concerned or list(match.invoice_numbers), opens)
     if amount is None and "amount.in_full" in rules:
         amount = sum((o.amount or o.balance for o in opens), Decimal("0")) or None
     return promised, amount

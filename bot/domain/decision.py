@@ -74,11 +74,17 @@ AUTOMATABLE = frozenset(
 
 
 def decide(classification: Classification, match: Match, threshold: float) -> Decision:
-    """Apply the safety rule. Bounces and auto-replies touch no invoice state, so they need no invoice match."""
+    """Apply the safety rule. Bounces and auto-replies touch no invoice state, so they need no invoice match;
+    a bounce is never "automatic" (a person looks for a new address), an auto-reply is unless flagged."""
     reasons: list[str] = list(classification.human_reasons)
     intent = classification.intent
-    if intent in (Intent.BOUNCE, Intent.AUTO_REPLY):
-        return Decision(True, ())
+    if intent is Intent.BOUNCE:
+        # The contact is marked bouncing by itself (that stops e-mails to it); finding a new address is a
+        # person's job, handed over as a call task.
+        return Decision(False, ("delivery failure: contact marked, a person finds a new address (call task)",))
+    if intent is Intent.AUTO_REPLY:
+        # An out-of-office only defers reminders; one that names a new contact or a departure needs a person.
+        return Decision(not reasons, tuple(dict.fromkeys(reasons)))
     if classification.needs_human and not reasons:
         reasons.append(f"{intent.value} needs a person")
     if intent not in AUTOMATABLE and not reasons:
