@@ -85,10 +85,24 @@ def run_cycle(
     refuse_when_stale: bool = True,
 ) -> CycleReport:
     """Plan now and record every action that is due and allowed; returns what was done."""
+    with factory() as session:
+        actions, _planner = plan_actions(session, settings, clock.now())
+    return record_actions(factory, settings, clock, renderer, actions, refuse_when_stale=refuse_when_stale)
+
+
+def record_actions(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    clock: Clock,
+    renderer: Renderer,
+    actions: list[PlannedAction],
+    *,
+    refuse_when_stale: bool = True,
+) -> CycleReport:
+    """Record the planned actions due now: render and store each e-mail in the outbox, raise each task."""
     now = clock.now()
     report = CycleReport()
     with factory() as session:
-        actions, planner = plan_actions(session, settings, now)
         config, _calendars = current_profiles(settings, session)
     stale = sorted({a.profile for a in actions if a.blocked is not None and a.blocked.value == "stale ledger"})
     if stale and refuse_when_stale:

@@ -65,7 +65,7 @@ def add_to_outbox(
     """Record a message to send; returns None when the key is already there (never twice).
 
     ``fresh_key``: the caller knows no stored row can hold ``key`` (made from something recorded for the first
-    time in this transaction), so only the rows not flushed yet are checked; the unique index still guards.
+    time in this transaction), so only the keys this session added are checked; the unique index still guards.
     """
     # Callers record many messages per transaction: reading without a flush lets their rows go to the database
     # in a few multi-row INSERTs; the rows not flushed yet are checked in memory.
@@ -73,10 +73,11 @@ def add_to_outbox(
     if not fresh_key:
         with session.no_autoflush:
             known = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-    if known is not None or any(
-        isinstance(obj, OutboxMessage) and obj.idempotency_key == key for obj in session.new
-    ):
+    # Keys recorded by this session so far (flushed or not): a set, because a cycle adds hundreds per transaction.
+    added: set[str] = session.info.setdefault("outbox_keys", set())
+    if known is not None or key in added:
         return None
+    added.add(key)
     row = OutboxMessage(
         idempotency_key=key,
         message_id=mail.message_id,

@@ -138,7 +138,9 @@ def test_inbox_fetch_survives_sigkill(tmp_path: Path) -> None:
                 [sys.executable, "-c", CLI, "inbox", "fetch"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err
             )
             if kills < 4:
-                if kill_after_progress(proc, url, recorded(url), rng.uniform(0, 1.0)):
+                # Within 50 ms of a commit: processing runs at hundreds of replies a second, so a longer wait
+                # would let a whole run finish before the kill.
+                if kill_after_progress(proc, url, recorded(url), rng.uniform(0, 0.05)):
                     kills += 1
                     kill_points.append(recorded(url))
                     continue
