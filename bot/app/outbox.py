@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
@@ -280,6 +280,44 @@ def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime)
     log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
 
 
+class _SentMarker:
+    """Marks one message sent in its own short transaction, on a connection kept for the whole delivery run.
+
+    This is the hot path (one commit per accepted message, so a crash re-sends at most the message on the
+    wire); a prepared Core UPDATE on a held connection costs a fraction of an ORM session per message.
+    """
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._engine = factory.kw["bind"]
+        self._conn: Connection | None = None
+        self._stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == bindparam("rid"))
+            .values(
+                status="sent",
+                sent_at=bindparam("now"),
+                attempts=OutboxMessage.attempts + 1,
+                claimed_by=None,
+                last_error=None,
+            )
+        )
+
+    def mark(self, row_id: int, now: datetime) -> None:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        try:
+            self._conn.execute(self._stmt, {"rid": row_id, "now": now})
+            self._conn.commit()
+        except Exception:
+            self.close()  # a broken connection is not reused; the next mark opens a new one
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 def _release(factory: sessionmaker[Session], ids: list[int], worker: str) -> None:
     if not ids:
         return
@@ -307,6 +345,7 @@ async def deliver_due(
     """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts."""
     report = DeliveryReport()
     pool = [senders() for _ in range(max(1, concurrency))]
+    sent_marker = _SentMarker(factory)
     try:
         while not (stop and stop.is_set()):
             rows, takeovers = _claim(factory, clock, worker, batch, lease)
@@ -326,7 +365,11 @@ async def deliver_due(
                     outcome = await _send_one(sender, row, envelope_from)
                     # Recorded as soon as known: a worker killed mid-batch leaves only the message that was on
                     # the wire to be sent again (and logged "possibly sent twice"), not the whole batch.
-                    _record(factory, clock, [(row, outcome)], report)
+                    if outcome is None:
+                        sent_marker.mark(row.id, clock.now())
+                        report.sent += 1
+                    else:
+                        _record(factory, clock, [(row, outcome)], report)
                     recorded.add(row.id)
 
             try:
@@ -340,6 +383,7 @@ async def deliver_due(
             if len(rows) < batch:
                 break
     finally:
+        sent_marker.close()
         for sender in pool:
             await sender.close()
     return report
