@@ -1,6 +1,6 @@
 """One benchmark command: relance against its raw baseline, measured in the same run on this machine.
 
-    python benchmarks/run.py [--quick] [--json OUT] [--only import,plan,outbox,classifier,inbox]
+    python benchmarks/run.py [--quick] [--json OUT] [--only import,plan,outbox,classifier,inbox,idle]
 
 Each measure runs independently (a failure is recorded in the JSON and the others go on); every server is local
 (127.0.0.1) and stopped at the end. See benchmarks/README.md for what each figure means.
@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.servers` 
 
 from benchmarks.common import REPO, stats, versions  # noqa: E402
 from benchmarks.measures_db import measure_import, measure_plan  # noqa: E402
+from benchmarks.measures_idle import measure_idle  # noqa: E402
 from benchmarks.measures_mail import measure_classifier, measure_inbox, measure_outbox  # noqa: E402
 
 SIZES = {
-    "full": {"reps": 5, "import": 100_000, "plan": (1_000_000, 50_000), "outbox": 5_000, "inbox": 10_000},
-    "quick": {"reps": 3, "import": 20_000, "plan": (100_000, 5_000), "outbox": 1_000, "inbox": 1_000},
+    "full": {"reps": 5, "import": 100_000, "plan": (1_000_000, 50_000), "outbox": 5_000, "inbox": 10_000, "idle": 100},
+    "quick": {"reps": 3, "import": 20_000, "plan": (100_000, 5_000), "outbox": 1_000, "inbox": 1_000, "idle": 30},
 }
 
 MEASURES: dict[str, Callable[[dict[str, Any], Path], dict[str, Any]]] = {
@@ -35,6 +36,7 @@ MEASURES: dict[str, Callable[[dict[str, Any], Path], dict[str, Any]]] = {
     "classifier": measure_classifier,
     "outbox": measure_outbox,
     "inbox": measure_inbox,
+    "idle": measure_idle,
 }
 
 
@@ -106,7 +108,6 @@ def main() -> int:
             print(f"   {name}: {results[name]['seconds']} s", file=sys.stderr, flush=True)
             if args.json:  # partial results survive an interrupted run
                 _write(args.json, mode, sizes, results, started)
-    results["idle_latency"] = {"skipped": "IDLE arrival → decision latency: not measured yet"}
     print_table(results)
     print(f"total {time.perf_counter() - started:.1f} s ({mode})")
     if args.json:
