@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
+# hypothesis is imported here, at start-up, on purpose: its pytest plugin imports it lazily at the very end of a
+# run, and on CPython 3.11.7 that late import (through pytest's assertion rewriting, ast.parse) has crashed with
+# "SystemError: AST constructor recursion depth mismatch" after tests that hit deep recursion (MIME nesting).
 pytest_plugins = [
     "tests.servers.dovecot",
     "tests.servers.postgres",
