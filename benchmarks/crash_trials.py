@@ -1,6 +1,6 @@
 """Crash trials for ``relance send`` (issue 9 §1): N trials, each SIGKILLing the sender K times at random.
 
-    PYTHONPATH=. python benchmarks/crash_trials.py --trials 50 --reminders 2000 --kills 8 [--on-count]
+    python benchmarks/crash_trials.py --trials 50 --reminders 2000 --kills 8 [--on-count]
 
 ``--on-count`` kills each run as soon as the SMTP server has received a random number of its messages (so kills
 land while a batch is on the wire); without it, each kill falls after a random delay. ``--max-minutes`` stops
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.reliability.crash import run_trial
-from tests.servers.smtp_server import SmtpTestServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.reliability` importable from anywhere
+
+from tests.reliability.crash import run_trial  # noqa: E402
+from tests.servers.smtp_server import SmtpTestServer  # noqa: E402
 
 
 def main() -> None:
