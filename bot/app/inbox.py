@@ -59,6 +59,22 @@ REMITTANCE_WORDS = (
 )
 
 
+def inbound_row(mail: InboundMail, parsed: ParsedMessage, now: datetime) -> InboundMessage:
+    """The record of one readable message, raw bytes and coordinates included (status decided later)."""
+    return InboundMessage(
+        mailbox=mail.mailbox,
+        uidvalidity=mail.uidvalidity,
+        uid=mail.uid,
+        message_id=parsed.message_id,
+        raw=mail.raw,
+        status="processed",
+        sender=parsed.sender,
+        subject=parsed.subject[:2000],
+        received_at=parsed.date or now,
+        processed_at=now,
+    )
+
+
 @dataclass
 class InboxReport:
     processed: int = 0
@@ -190,18 +206,7 @@ class InboxProcessor:
             return FOLDER_QUARANTINE
         now = self.clock.now()
         with transaction(self.factory) as session:
-            row = InboundMessage(
-                mailbox=mail.mailbox,
-                uidvalidity=mail.uidvalidity,
-                uid=mail.uid,
-                message_id=parsed.message_id,
-                raw=mail.raw,
-                status="processed",
-                sender=parsed.sender,
-                subject=parsed.subject[:2000],
-                received_at=parsed.date or now,
-                processed_at=now,
-            )
+            row = inbound_row(mail, parsed, now)
             if parsed.message_id and session.scalar(
                 select(InboundMessage.id).where(
                     InboundMessage.message_id == parsed.message_id, InboundMessage.status != "duplicate"
@@ -485,7 +490,3 @@ class InboxProcessor:
 
 def decision_blocks_thread(match: Match) -> bool:
     return bool(match.thread_client_id and match.client_id and match.thread_client_id != match.client_id)
-
-
-def now_utc(clock: Clock) -> datetime:
-    return clock.now()

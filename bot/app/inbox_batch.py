@@ -117,7 +117,7 @@ class BatchRunner:
     def _commit(
         self, mails: Sequence[InboundMail], prepared: Sequence[Prepared], report: InboxReport
     ) -> list[tuple[InboundMail, str | None]]:
-        from bot.app.inbox import FOLDER_PROCESSED, FOLDER_QUARANTINE
+        from bot.app.inbox import FOLDER_PROCESSED, FOLDER_QUARANTINE, inbound_row
 
         p = self.processor
         outcome: dict[Coordinates, str | None] = {}
@@ -150,18 +150,7 @@ class BatchRunner:
                     report.quarantined += 1
                     outcome[_coords(mail)] = FOLDER_QUARANTINE
                     continue
-                row = InboundMessage(
-                    mailbox=mail.mailbox,
-                    uidvalidity=mail.uidvalidity,
-                    uid=mail.uid,
-                    message_id=parsed.message_id,
-                    raw=mail.raw,
-                    status="processed",
-                    sender=parsed.sender,
-                    subject=parsed.subject[:2000],
-                    received_at=parsed.date or now,
-                    processed_at=now,
-                )
+                row = inbound_row(mail, parsed, now)
                 session.add(row)
                 outcome[_coords(mail)] = FOLDER_PROCESSED
                 if parsed.message_id and parsed.message_id in known_ids:
