@@ -22,6 +22,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
@@ -33,6 +34,7 @@ from jinja2 import (
     TemplateSyntaxError,
     pass_context,
 )
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -62,6 +64,29 @@ class TemplateRenderError(TemplateError):
         self.line = line
         where = f"{language}/{template}" + (f", line {line}" if line else "")
         super().__init__(f"{where}: {message}")
+
+
+#: Largest string or sequence a template expression may build, and largest power it may raise to: a reminder
+#: is a few kilobytes; a template author's ``{{ 'x' * 10**10 }}`` must fail, not exhaust the daemon's memory.
+MAX_BUILT_SIZE = 100_000
+MAX_EXPONENT = 100
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus bounds on ``*`` and ``**`` (the sandbox bounds ``range`` but not these)."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise SecurityError(f"exponent {right} is too large for a template")
+            return left**right
+        sized = left if isinstance(left, str | list | tuple) else right
+        times = right if sized is left else left
+        if isinstance(sized, str | list | tuple) and isinstance(times, int) and len(sized) * times > MAX_BUILT_SIZE:
+            raise SecurityError(f"a template may not build more than {MAX_BUILT_SIZE:,} items with '*'")
+        return left * right
 
 
 def babel_locale(language: str) -> str:
@@ -166,7 +191,7 @@ class TemplateRenderer:
     def environment(self, language: str) -> ImmutableSandboxedEnvironment:
         env = self._envs.get(language)
         if env is None:
-            env = ImmutableSandboxedEnvironment(
+            env = BoundedSandbox(
                 loader=_PartLoader(self.root / language, language, self._overrides),
                 undefined=StrictUndefined,
                 autoescape=lambda name: name is not None and name.endswith(".html.j2"),

@@ -269,3 +269,23 @@ def test_rendering_is_fast_enough_for_the_outbox(renderer: TemplateRenderer) -> 
     rate = n / (time.perf_counter() - start)
     print(f"render rate: {rate:.0f} messages/s (three parts each)")
     assert rate > 300  # cached templates; an uncached compile costs ~50x more
+
+
+def test_a_template_cannot_build_a_memory_bomb(tmp_path: Path) -> None:
+    """The sandbox bounds ``range`` but not ``*``/``**``: relance bounds those too (a template author's typo or
+    malice must fail the render, not exhaust the daemon's memory)."""
+    from bot.adapters.render import TemplateRenderer
+    from bot.adapters.render_context import sample_context
+    from bot.domain.errors import TemplateError
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    bombs = {"{{ 'x' * 10**10 }}", "{{ [0] * 10000000 }}", "{{ 10 ** 100000 }}"}
+    for bomb in bombs:
+        renderer = TemplateRenderer(
+            root, overrides=lambda name, lang, b=bomb: b if name.endswith(".subject.j2") else None
+        )
+        with pytest.raises(TemplateError):
+            renderer.render("reminder_1", "fr", sample_context("reminder_1", "fr"))
+    fine = TemplateRenderer(root, overrides=lambda name, lang: "{{ '-' * 3 }} {{ 2 ** 3 }}"
+                            if name.endswith(".subject.j2") else None)
+    assert fine.render("reminder_1", "fr", sample_context("reminder_1", "fr")).subject == "--- 8"
