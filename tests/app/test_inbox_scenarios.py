@@ -165,3 +165,56 @@ def test_unreadable_message_is_quarantined_and_the_loop_goes_on(db: sessionmaker
         assert mailbox.filed[1] == "relance/quarantine"
     else:
         assert mailbox.filed[1] in ("relance/review", "relance/processed")
+
+
+def test_a_broken_promise_resumes_the_ladder_and_raises_a_call(db: sessionmaker[Session]) -> None:
+    """GIVEN a promise to pay INV-1 on 20/11 WHEN 20/11 + 3 grace days pass unpaid THEN open again, the promise
+    is counted broken, a call task is raised, and the audit says why."""
+    from bot.adapters.db.models import Promise
+    from bot.app.clock import noon_in
+    from bot.app.dunning import check_promises
+
+    run(db, "promise_fr.eml")
+    settings = load_settings(ROOT / "config", env={})
+    assert check_promises(db, settings, FixedClock(noon_in(date(2026, 11, 23)))) == 0  # grace still running
+    assert check_promises(db, settings, FixedClock(noon_in(date(2026, 11, 24)))) == 1
+    inv = invoice(db, "INV-1")
+    assert inv.state == "open" and inv.promise_date == date(2026, 11, 20)  # kept: the ladder walks step by step
+    with db() as s:
+        assert [p.status for p in s.scalars(select(Promise))] == ["broken"]
+        task = s.scalar(select(Task).where(Task.client_id == "A1"))
+        assert task is not None and task.kind == "call" and "broken" in task.reason
+    assert "promise_broken" in audit_actions(db, "INV-1")
+    assert check_promises(db, settings, FixedClock(noon_in(date(2026, 11, 25)))) == 0  # once only
+
+
+def test_a_kept_promise_is_counted_kept(db: sessionmaker[Session], tmp_path: Path) -> None:
+    """GIVEN a promise on INV-1 WHEN the payment is imported before the date THEN paid and the promise kept."""
+    from bot.adapters.db.models import Promise
+    from bot.app.imports import import_payments
+
+    run(db, "promise_fr.eml")
+    payments = tmp_path / "p.csv"
+    payments.write_text("invoice_number,amount,paid_on,reference\nINV-1,1200.00,2026-11-18,VIR-1\n", encoding="utf-8")
+    import_payments(db, payments, now=NOW)
+    assert invoice(db, "INV-1").state == "paid"
+    with db() as s:
+        assert [p.status for p in s.scalars(select(Promise))] == ["kept"]
+
+
+def test_an_unverified_payment_claim_goes_to_a_person(db: sessionmaker[Session]) -> None:
+    """GIVEN 'already paid' for INV-3 WHEN the pause ends with no payment in the ledger THEN the invoice is open
+    again and a collector is asked to check the bank."""
+    from bot.app.clock import noon_in
+    from bot.app.dunning import check_payment_claims
+
+    run(db, "paid_en.eml")
+    paused = invoice(db, "INV-3").paused_until
+    assert paused is not None
+    settings = load_settings(ROOT / "config", env={})
+    assert check_payment_claims(db, settings, FixedClock(noon_in(paused))) == 0
+    assert check_payment_claims(db, settings, FixedClock(noon_in(date.fromordinal(paused.toordinal() + 1)))) == 1
+    assert invoice(db, "INV-3").state == "open"
+    with db() as s:
+        item = s.scalar(select(ReviewItem).where(ReviewItem.kind == "claim_unverified"))
+        assert item is not None and item.invoice_numbers == ["INV-3"]
