@@ -190,9 +190,15 @@ _INVOICE_FIELDS = ("client_id", "issue_date", "due_date", "amount", "currency", 
 
 
 def import_invoices(
-    factory: sessionmaker[Session], path: Path, *, now: datetime, progress: Progress | None = None
+    factory: sessionmaker[Session],
+    source: Path | CsvTable,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    actor: str = ACTOR,
 ) -> ImportResult:
-    table = read_csv(path, INVOICE_COLUMNS)
+    """Upsert invoices from a CSV file (or rows already read, e.g. an API push); ``actor`` signs the audit."""
+    table = source if isinstance(source, CsvTable) else read_csv(source, INVOICE_COLUMNS)
     records, problems = _collect(table, parse_invoice_row_fast, lambda r: r.number, "invoice_number")
     with transaction(factory) as session:
         known_clients = set(session.scalars(select(Client.client_id)))
@@ -249,7 +255,7 @@ def import_invoices(
                 }
                 if changed:
                     updated += 1
-                    _update_invoice(session, row, current.state, changed, now, line, problems)
+                    _update_invoice(session, row, current.state, changed, now, line, problems, actor)
             if progress and i % 2000 == 0:
                 progress(i)
         if problems:
@@ -259,7 +265,7 @@ def import_invoices(
         session.flush()  # the "updated" entries first, as the ORM's own insert path would order them
         conn = session.connection()
         insert_rows(conn, _INVOICES, to_create, {"cycle": 0, "created_at": now, "updated_at": now})
-        insert_rows(conn, _AUDIT_LOG, audits, _created_audit_shared(now))
+        insert_rows(conn, _AUDIT_LOG, audits, _created_audit_shared(now, actor))
         _record_run(session, table, "invoices", now, len(to_create), updated)
     if progress:
         progress(len(records))
@@ -284,8 +290,8 @@ def _created_audit_row(row: InvoiceRow, normalised: str) -> dict[str, Any]:
     }
 
 
-def _created_audit_shared(now: datetime) -> dict[str, Any]:
-    shared = _audit_row(now, "", "created", None, None, "invoice imported")
+def _created_audit_shared(now: datetime, actor: str) -> dict[str, Any]:
+    shared = _audit_row(now, "", "created", None, None, "invoice imported", actor)
     del shared["entity_id"], shared["new"]
     return shared
 
@@ -297,10 +303,11 @@ def _audit_row(
     old: dict[str, Any] | None,
     new: dict[str, Any] | None,
     reason: str,
+    actor: str,
 ) -> dict[str, Any]:
     return {
         "at": now,
-        "actor": ACTOR,
+        "actor": actor,
         "entity": "invoice",
         "entity_id": number,
         "action": action,
@@ -319,6 +326,7 @@ def _update_invoice(
     now: datetime,
     line: int,
     problems: list[FieldProblem],
+    actor: str,
 ) -> None:
     state = InvoiceState(state_value)
     values: dict[str, Any] = {f: new for f, (_old, new) in changed.items()} | {"updated_at": now}
@@ -347,6 +355,7 @@ def _update_invoice(
                 {f: jsonable(o) for f, (o, _n) in changed.items()} | {"state": state.value},
                 {f: jsonable(n) for f, (_o, n) in changed.items()} | {"state": values.get("state", state.value)},
                 "invoice row changed in import",
+                actor,
             )
         )
     )
@@ -356,9 +365,15 @@ def _update_invoice(
 
 
 def import_payments(
-    factory: sessionmaker[Session], path: Path, *, now: datetime, progress: Progress | None = None
+    factory: sessionmaker[Session],
+    source: Path | CsvTable,
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+    actor: str = ACTOR,
 ) -> ImportResult:
-    table = read_csv(path, PAYMENT_COLUMNS)
+    """Record payments from a CSV file (or rows already read); ``actor`` signs the audit."""
+    table = source if isinstance(source, CsvTable) else read_csv(source, PAYMENT_COLUMNS)
     records, problems = _collect(
         table,
         parse_payment_row,
@@ -404,7 +419,7 @@ def import_payments(
             problems.sort(key=lambda p: p.line)
             raise InputError(table.source, problems)
         for i, (_line, row) in enumerate(new_rows):
-            _apply_payment(session, invoices[row.invoice_number], row, now)
+            _apply_payment(session, invoices[row.invoice_number], row, now, actor)
             created += 1
             if progress and i % 1000 == 0:
                 progress(i)
@@ -420,7 +435,7 @@ def _load_invoices(session: Session, numbers: set[str]) -> list[Invoice]:
     return out
 
 
-def _apply_payment(session: Session, invoice: Invoice, row: PaymentRow, now: datetime) -> None:
+def _apply_payment(session: Session, invoice: Invoice, row: PaymentRow, now: datetime, actor: str) -> None:
     session.add(
         Payment(
             invoice_number=invoice.number,
@@ -435,7 +450,7 @@ def _apply_payment(session: Session, invoice: Invoice, row: PaymentRow, now: dat
         invoice,
         row.amount,
         now=now,
-        actor=ACTOR,
+        actor=actor,
         reason=f"payment {row.reference or 'without reference'} of {row.paid_on.isoformat()}",
     )
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.db.engine import session_factory
-from bot.adapters.db.models import Invoice, User
+from bot.adapters.db.models import AuditEntry, ImportRun, Invoice, User
 from bot.app.clock import FixedClock
 from bot.app.users import create_token, revoke_token
 from tests.adapters.web.conftest import NOW, TestClient
@@ -83,6 +83,10 @@ def test_push_invoices_then_payment(anon: TestClient, engine) -> None:  # type: 
     with session_factory(engine)() as s:
         inv = s.get(Invoice, "API-1")
         assert inv is not None and inv.state == "paid"
+        # The audit trail and the import history name the API user, not a file import.
+        actors = set(s.scalars(select(AuditEntry.actor).where(AuditEntry.entity_id == "API-1")))
+        assert len(actors) == 1 and next(iter(actors)).startswith("api:")
+        assert {r.source for r in s.scalars(select(ImportRun))} == actors
     status = anon.get("/api/v1/clients/C1", headers=admin).json()
     assert {i["number"]: i["state"] for i in status["invoices"]}["API-1"] == "paid"
     events = anon.get("/api/v1/clients/C1/timeline", headers=admin).json()["events"]
