@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Invoice, ReviewItem
-from bot.adapters.web.context import WebContext, db, web
+from bot.adapters.web.context import WebContext, apply_as_user, db, web
 from bot.adapters.web.forms import intent_of, invoice_numbers, optional_amount, optional_date
 from bot.adapters.web.guard import require_user
 from bot.adapters.web.highlight import highlight
@@ -84,24 +84,17 @@ def _apply(
     reason: str,
 ) -> list[str]:
     """Carry out the intent's action through the same code the inbox uses."""
-    from bot.app.reply_actions import apply_decision  # the lead's module; imported late on purpose
-
-    ctx = web(request)
-    user = require_user(request)
-    return apply_decision(
+    return apply_as_user(
+        request,
         session,
-        settings=ctx.settings,
-        clock=ctx.clock,
-        renderer=make_renderer(ctx.templates_root, ctx.sessions),
+        intent,
         client_id=item.client_id,
-        invoice_numbers=numbers,
-        intent=intent,
-        promised_date=promised,
-        paid_date=paid,
+        numbers=numbers,
+        promised=promised,
+        paid=paid,
         amount=amount,
-        actor=f"user:{user.username}",
-        inbound_id=item.inbound_id,
         reason=reason,
+        inbound_id=item.inbound_id,
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, Task
-from bot.adapters.web.context import db, web
+from bot.adapters.web.context import apply_as_user, db, web
 from bot.adapters.web.forms import optional_amount, optional_date
 from bot.adapters.web.guard import require_user
 from bot.adapters.web.pages import flash, redirect, render
@@ -158,24 +158,17 @@ def _decide(
     amount: Decimal | None,
     reason: str,
 ) -> list[str]:
-    from bot.app.reply_actions import apply_decision
-
-    ctx = web(request)
-    user = require_user(request)
-    return apply_decision(
+    return apply_as_user(
+        request,
         session,
-        settings=ctx.settings,
-        clock=ctx.clock,
-        renderer=make_renderer(ctx.templates_root, ctx.sessions),
+        intent,
         client_id=task.client_id,
-        invoice_numbers=list(task.invoice_numbers),
-        intent=intent,
-        promised_date=promised,
-        paid_date=None,
+        numbers=list(task.invoice_numbers),
+        promised=promised,
+        paid=None,
         amount=amount,
-        actor=f"user:{user.username}",
-        inbound_id=None,
         reason=reason.rstrip(": "),
+        inbound_id=None,
     )
 
 
