@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import (
     AuditEntry,
     Client,
@@ -25,7 +24,6 @@ from bot.adapters.db.models import (
     Task,
 )
 from bot.app.clock import FixedClock
-from bot.app.imports import import_clients, import_invoices
 from bot.app.inbox import InboxProcessor, InboxReport
 from bot.app.settings import load_settings
 from bot.app.wiring import make_renderer
@@ -37,24 +35,8 @@ NOW = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> sessionmaker[Session]:
-    factory = session_factory(open_database(f"sqlite:///{tmp_path / 'r.db'}"))
-    (tmp_path / "c.csv").write_text(
-        "client_id,name,email,language,profile\n"
-        "A1,Atelier Alpha,compta@alpha.test,fr,standard\n"
-        "B2,Beta Ltd,ap@beta.test,en,standard\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "i.csv").write_text(
-        "invoice_number,client_id,issue_date,due_date,amount,currency,amount_paid\n"
-        "INV-1,A1,2026-10-01,2026-11-02,1200.00,EUR,0\n"
-        "INV-2,A1,2026-10-01,2026-11-02,300.00,EUR,0\n"
-        "INV-3,B2,2026-10-05,2026-11-02,99.90,EUR,0\n",
-        encoding="utf-8",
-    )
-    import_clients(factory, tmp_path / "c.csv", now=NOW, profiles={"standard"})
-    import_invoices(factory, tmp_path / "i.csv", now=NOW)
-    return factory
+def db(two_client_ledger: sessionmaker[Session]) -> sessionmaker[Session]:
+    return two_client_ledger
 
 
 def run(db: sessionmaker[Session], *names: str) -> tuple[InboxReport, ListMailbox]:
