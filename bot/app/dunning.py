@@ -27,6 +27,7 @@ from bot.adapters.db.models import (
 )
 from bot.app.audit import audit
 from bot.app.compose import Composer
+from bot.app.follow_up import raise_call_task
 from bot.app.plan_snapshots import client_snapshots, gc_paused, open_invoice_groups
 from bot.app.profiles import current_profiles
 from bot.app.settings import Settings
@@ -287,20 +288,15 @@ def check_promises(factory: sessionmaker[Session], settings: Settings, clock: Cl
                 reason=f"promised {invoice.promise_date.isoformat()} + {profile.promise_grace_days} days grace, "
                 "still unpaid: reminders resume at the next step",
             )
-            key = f"promise-broken:{invoice.number}:{invoice.promise_date.isoformat()}"
-            if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
-                session.add(
-                    Task(
-                        kind="call",
-                        client_id=invoice.client_id,
-                        invoice_numbers=[invoice.number],
-                        reason=f"promise to pay by {invoice.promise_date.isoformat()} broken",
-                        source_key=key,
-                        status="open",
-                        due_on=today,
-                        created_at=now,
-                    )
-                )
+            raise_call_task(
+                session,
+                key=f"promise-broken:{invoice.number}:{invoice.promise_date.isoformat()}",
+                client_id=invoice.client_id,
+                invoice_numbers=[invoice.number],
+                reason=f"promise to pay by {invoice.promise_date.isoformat()} broken",
+                now=now,
+                due_on=today,
+            )
             broken += 1
     return broken
 

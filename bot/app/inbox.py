@@ -27,9 +27,9 @@ from bot.adapters.db.models import (
     InboundMessage,
     MailboxCheckpoint,
     ReviewItem,
-    Task,
 )
 from bot.app.audit import audit
+from bot.app.follow_up import mark_bouncing, raise_call_task
 from bot.app.inbox_batch import BatchRunner
 from bot.app.reply_actions import apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
@@ -433,36 +433,22 @@ class InboxProcessor:
             report.review += 1
             return FOLDER_REVIEW
         for contact in contacts:
-            if contact.status == "active":
-                contact.status, contact.updated_at = "bouncing", now
-                contact.status_reason = f"{bounce.status or ''} {bounce.diagnostic or ''}".strip()[:500]
-                audit(
-                    session,
-                    at=now,
-                    actor="bot",
-                    entity="contact",
-                    entity_id=contact.email,
-                    action="bouncing",
-                    old={"status": "active"},
-                    new={"status": "bouncing", "bounce_status": bounce.status},
-                    reason=f"delivery failure notice {parsed.message_id or row.id}",
-                )
-            key = f"bounce:{contact.email}:{bounce.status}"
-            with session.no_autoflush:
-                known = session.scalar(select(Task.id).where(Task.source_key == key))
-            if known is None and not pending(session, Task, source_key=key):
-                session.add(
-                    Task(
-                        kind="call",
-                        client_id=contact.client_id,
-                        invoice_numbers=list(match.invoice_numbers),
-                        reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
-                        source_key=key,
-                        status="open",
-                        due_on=now.date(),
-                        created_at=now,
-                    )
-                )
+            mark_bouncing(
+                session,
+                contact,
+                now=now,
+                detail=f"{bounce.status or ''} {bounce.diagnostic or ''}".strip(),
+                reason=f"delivery failure notice {parsed.message_id or row.id}",
+                bounce_status=bounce.status,
+            )
+            raise_call_task(
+                session,
+                key=f"bounce:{contact.email}:{bounce.status}",
+                client_id=contact.client_id,
+                invoice_numbers=match.invoice_numbers,
+                reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
+                now=now,
+            )
         report.processed += 1
         return FOLDER_PROCESSED
 

@@ -20,8 +20,8 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
-from bot.adapters.db.models import Contact, OutboxMessage, Task
-from bot.app.audit import audit
+from bot.adapters.db.models import Contact, OutboxMessage
+from bot.app.follow_up import mark_bouncing, raise_call_task
 from bot.domain.errors import ConfigError, PermanentError, TemporaryError
 from bot.ports import Clock, MailSender, OutgoingMail
 
@@ -247,36 +247,22 @@ def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime)
         for contact in session.scalars(
             select(Contact).where(Contact.client_id == row.client_id, Contact.email.in_(row.recipients))
         ):
-            if contact.status == "active":
-                contact.status = "bouncing"
-                contact.status_reason = f"SMTP refused {row.message_id}: {str(error)[:200]}"
-                contact.updated_at = now
-                audit(
-                    session,
-                    at=now,
-                    actor="bot",
-                    entity="contact",
-                    entity_id=contact.email,
-                    action="bouncing",
-                    old={"status": "active"},
-                    new={"status": "bouncing"},
-                    reason=f"permanent SMTP failure sending {row.template}: {str(error)[:200]}",
-                )
-    why = "refused by the mail server" if permanent else "could not be delivered before the deadline"
-    key = f"send-failed:{row.message_id}"
-    if session.scalar(select(Task.id).where(Task.source_key == key)) is None:
-        session.add(
-            Task(
-                kind="call",
-                client_id=row.client_id,
-                invoice_numbers=list(row.invoice_numbers),
-                reason=f"{row.template} e-mail {why}: {str(error)[:200]}",
-                source_key=key,
-                status="open",
-                due_on=now.date(),
-                created_at=now,
+            mark_bouncing(
+                session,
+                contact,
+                now=now,
+                detail=f"SMTP refused {row.message_id}: {str(error)[:200]}",
+                reason=f"permanent SMTP failure sending {row.template}: {str(error)[:200]}",
             )
-        )
+    why = "refused by the mail server" if permanent else "could not be delivered before the deadline"
+    raise_call_task(
+        session,
+        key=f"send-failed:{row.message_id}",
+        client_id=row.client_id,
+        invoice_numbers=row.invoice_numbers,
+        reason=f"{row.template} e-mail {why}: {str(error)[:200]}",
+        now=now,
+    )
     log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
 
 
