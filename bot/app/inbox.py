@@ -288,10 +288,11 @@ class InboxProcessor:
         report: InboxReport,
         classification: Classification | None = None,
         lookups: ReplyLookups | None = None,
+        refs: list[str] | None = None,
     ) -> str:
         """Classify (unless done already), match, decide and act on one recorded message."""
         classification = classification or classify_parsed(parsed)
-        match = match_reply(session, parsed, classification, lookups)
+        match = match_reply(session, parsed, classification, lookups, refs)
         promised, amount = resolve_details(session, classification, match)
         classification = replace(classification, promised_date=promised, amount=amount)
         row.client_id = match.client_id

@@ -29,8 +29,10 @@ from sqlalchemy.orm import Session
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
 from bot.app.reply_lookups import ReplyLookups
+from bot.app.reply_matching import written_refs
 from bot.domain.errors import TemporaryError, UnreadableMessageError
 from bot.domain.intent import Classification
+from bot.domain.matching import normalise_invoice_number
 from bot.domain.message import ParsedMessage
 from bot.ports import InboundMail, Mailbox
 
@@ -51,6 +53,7 @@ class Prepared:
     mail: InboundMail
     parsed: ParsedMessage | None = None
     classification: Classification | None = None
+    refs: list[str] | None = None  # invoice references written in it (``reply_matching.written_refs``)
     error: str | None = None  # set: the message is quarantined with this reason
 
 
@@ -107,7 +110,8 @@ class BatchRunner:
             log.exception("message uid %s could not be parsed; quarantining it", mail.uid)
             return Prepared(mail, error=f"{type(exc).__name__}: {exc}")
         try:
-            return Prepared(mail, parsed, classify_parsed(parsed))
+            classification = classify_parsed(parsed)
+            return Prepared(mail, parsed, classification, written_refs(parsed, classification))
         except Exception as exc:
             log.exception("message uid %s could not be classified; quarantining it", mail.uid)
             return Prepared(mail, parsed, error=f"{type(exc).__name__}: {exc}")
@@ -137,6 +141,14 @@ class BatchRunner:
                 else set()
             )
             lookups.preload_senders(x.parsed.sender for x in prepared if x.parsed is not None)
+            lookups.preload_numbers(normalise_invoice_number(r) for x in prepared for r in x.refs or ())
+            lookups.preload_matchers(
+                client
+                for x in prepared
+                if x.parsed is not None
+                and any(len(lookups.invoices_numbered(normalise_invoice_number(r))) != 1 for r in x.refs or ())
+                for client in lookups.preloaded_clients(x.parsed.sender)
+            )
             now = p.clock.now()
             lookups.preload_acks(now - ACK_WINDOW)
             todo: list[tuple[InboundMessage, Prepared, ParsedMessage]] = []
@@ -164,7 +176,7 @@ class BatchRunner:
             # No flush from here to the commit: the lookups' preloaded rows plus the session's unflushed rows
             # (``reply_lookups.pending``) are then exactly what the database would answer.
             for row, x, parsed in todo:
-                outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, x.classification, lookups)
+                outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, x.classification, lookups, x.refs)
             for mail in mails:
                 p.checkpoint(session, mail)
         report.duplicates += sum(1 for mail in mails if _coords(mail) not in outcome)

@@ -14,32 +14,53 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
 from bot.app.profiles import ProfileView, current_profiles
 from bot.app.settings import Settings
 from bot.domain.decision import PUBLIC_DOMAINS, SenderTrust
 from bot.domain.invoice import OUTSTANDING
+from bot.domain.matching import InvoiceMatcher
 
 T = TypeVar("T")
 
 OUTSTANDING_STATES = [s.value for s in OUTSTANDING]
 
 
+_PENDING_INDEX = "relance.pending_by_type"
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _index_pending(session: Session, obj: Any) -> None:
+    # ``session.new`` copies every pending object on each access: a batch of replies asking it a few times per
+    # reply went quadratic. Objects are indexed by class as they are added; ``pending`` filters out those
+    # flushed or expunged since.
+    session.info.setdefault(_PENDING_INDEX, {}).setdefault(type(obj), []).append(obj)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _forget_flushed(session: Session, _context: Any) -> None:
+    session.info.pop(_PENDING_INDEX, None)
+
+
 def pending(
     session: Session, model: type[T], where: Callable[[T], bool] | None = None, **equal: object
 ) -> list[T]:
     """Objects of ``model`` added to the session and not flushed yet, with these attribute values and ``where``."""
+    index: dict[type, list[Any]] = session.info.get(_PENDING_INDEX, {})
     return [
         obj
-        for obj in session.new
-        if isinstance(obj, model)
-        and all(getattr(obj, k) == v for k, v in equal.items())
+        for cls, objs in index.items()
+        if issubclass(cls, model)
+        for obj in objs
+        if all(getattr(obj, k) == v for k, v in equal.items())
         and (where is None or where(obj))
+        and instance_state(obj).pending
     ]
 
 
@@ -59,6 +80,9 @@ class ReplyLookups:
         # Acknowledgements recorded for the batch's clients since ``_acks_since``: (client, recipients, created).
         self._acks: dict[str, list[tuple[list[str], datetime]]] = {}
         self._acks_since: datetime | None = None
+        # Normalised invoice number → (number, client) rows, and one tolerant matcher per client.
+        self._by_norm: dict[str, list[tuple[str, str]]] = {}
+        self._matchers: dict[str, InvoiceMatcher] = {}
 
     # ------------------------------------------------------------- preloading for a whole batch
 
@@ -114,7 +138,51 @@ class ReplyLookups:
             ):
                 self._acks.setdefault(client_id, []).append((list(recipients), created))
 
+    def preload_numbers(self, norms: Iterable[str]) -> None:
+        """Ledger invoices with these normalised numbers, in queries of 500 (a batch's written references)."""
+        wanted = sorted(set(norms) - set(self._by_norm))
+        for norm in wanted:
+            self._by_norm[norm] = []
+        for i in range(0, len(wanted), 500):
+            for number, owner, norm in self.session.execute(
+                select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
+                    Invoice.normalised_number.in_(wanted[i : i + 500])
+                )
+            ):
+                self._by_norm[norm].append((number, owner))
+
+    def preload_matchers(self, client_ids: Iterable[str]) -> None:
+        """Tolerant matchers of several clients from one query (those whose replies name unknown numbers)."""
+        wanted = sorted(set(client_ids) - set(self._matchers))
+        numbers: dict[str, list[str]] = {c: [] for c in wanted}
+        for i in range(0, len(wanted), 500):
+            for number, client_id in self.session.execute(
+                select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(wanted[i : i + 500]))
+            ):
+                numbers[client_id].append(number)
+        for client_id, found in numbers.items():
+            self._matchers[client_id] = InvoiceMatcher(found)
+
+    def preloaded_clients(self, sender: str) -> list[str]:
+        """Clients the preloading found for a sender address (no query; empty when unknown or not preloaded)."""
+        hit = self._senders.get(sender.lower())
+        return hit[0] if hit else []
+
     # ------------------------------------------------------------- memoised reads
+
+    def invoices_numbered(self, norm: str) -> list[tuple[str, str]]:
+        """(number, client) of the ledger invoices whose normalised number is ``norm`` (imports never run here)."""
+        if norm not in self._by_norm:
+            self.preload_numbers([norm])
+        return self._by_norm[norm]
+
+    def matcher(self, client_id: str) -> InvoiceMatcher:
+        """Tolerant matcher over all the client's invoice numbers, whatever their state."""
+        hit = self._matchers.get(client_id)
+        if hit is None:
+            hit = InvoiceMatcher(self.session.scalars(select(Invoice.number).where(Invoice.client_id == client_id)))
+            self._matchers[client_id] = hit
+        return hit
 
     def clients_of(self, sender: str) -> tuple[list[str], SenderTrust]:
         """Clients whose contact is ``sender`` (trust CONTACT), else whose contacts share its domain."""

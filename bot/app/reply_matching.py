@@ -39,7 +39,8 @@ def _thread(session: Session, parsed: ParsedMessage) -> OutboxMessage | None:
     return max(rows, key=lambda r: r.id) if rows else None
 
 
-def _written_refs(parsed: ParsedMessage, classification: Classification) -> list[str]:
+def written_refs(parsed: ParsedMessage, classification: Classification) -> list[str]:
+    """Invoice references written anywhere in a message: new text, subject, quote, returned message, Message-IDs."""
     refs = list(classification.invoice_refs)
     ids = " ".join(i for i in (parsed.in_reply_to, *parsed.references, *parsed.related_message_ids) if i)
     # Message-IDs last: some creditors' mail systems put the invoice number in them ("relance.R1.F2026-00601…").
@@ -54,8 +55,13 @@ def match_reply(
     parsed: ParsedMessage,
     classification: Classification,
     lookups: ReplyLookups | None = None,
+    refs: list[str] | None = None,
 ) -> Match:
-    """The client and invoices a reply is about, with a reason per link (``lookups``: a batch's memo)."""
+    """The client and invoices a reply is about, with a reason per link.
+
+    ``lookups`` is a batch's memo; ``refs`` the references written in the message (``written_refs``) when the
+    caller has them already.
+    """
     reasons: list[str] = []
     thread = _thread(session, parsed)
     sender = parsed.sender.lower()
@@ -88,9 +94,9 @@ def match_reply(
 
     invoices: list[str] = []
     foreign: str | None = None
-    refs = _written_refs(parsed, classification)
+    refs = written_refs(parsed, classification) if refs is None else refs
     if refs:
-        numbers = _ledger_lookup(session, refs, client_id)
+        numbers = _ledger_lookup(session, refs, client_id, lookups)
         for ref, (number, owner, why) in numbers.items():
             if number is None:
                 continue
@@ -187,17 +193,20 @@ def _outstanding(
 
 
 @lru_cache(maxsize=65_536)
-def _number_pattern(number: str) -> tuple[tuple[str, ...], re.Pattern[str]]:
-    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional.
+def _digit_groups(number: str) -> tuple[str, ...]:
+    """The digit groups of a ledger number without their leading zeros: each must appear in a text that names it.
 
-    Also returns the digit groups without their leading zeros: each must appear in a text the pattern can
-    match, a cheap test that spares the regular expression for almost every invoice of the client.
+    A cheap test that spares the regular expression (and its compilation) for almost every invoice of a client.
     """
+    return tuple(str(int(r)) for r in re.findall(r"\d+", number))
+
+
+@lru_cache(maxsize=4_096)
+def _number_pattern(number: str) -> re.Pattern[str]:
+    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional."""
     runs = re.findall(r"[A-Za-z]+|\d+", number)
     parts = [re.escape(r) if not r.isdigit() else "0*" + str(int(r)) for r in runs]
-    digits = tuple(str(int(r)) for r in runs if r.isdigit())
-    pattern = re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
-    return digits, pattern
+    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
 
 
 def numbers_written(numbers: Sequence[str], parsed: ParsedMessage) -> list[str]:
@@ -205,28 +214,30 @@ def numbers_written(numbers: Sequence[str], parsed: ParsedMessage) -> list[str]:
     text = "\n".join(
         t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text) if t
     )
-    found = []
-    for number in numbers:
-        digits, pattern = _number_pattern(number)
-        if all(d in text for d in digits) and pattern.search(text):
-            found.append(number)
-    return found
+    return [
+        number
+        for number in numbers
+        if all(d in text for d in _digit_groups(number)) and _number_pattern(number).search(text)
+    ]
 
 
 def _ledger_lookup(
-    session: Session, refs: Iterable[str], client_id: str | None
+    session: Session, refs: Iterable[str], client_id: str | None, lookups: ReplyLookups | None = None
 ) -> dict[str, tuple[str | None, str | None, str]]:
     """Each written reference → (invoice number, its client, why), exact first then fuzzy in the client."""
     out: dict[str, tuple[str | None, str | None, str]] = {}
     refs = list(refs)
     norms = {ref: matching.normalise_invoice_number(ref) for ref in refs}
     exact: dict[str, list[tuple[str, str]]] = {}
-    for number, owner, norm in session.execute(
-        select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
-            Invoice.normalised_number.in_(set(norms.values()))
-        )
-    ):
-        exact.setdefault(norm, []).append((number, owner))
+    if lookups is not None:
+        exact = {norm: lookups.invoices_numbered(norm) for norm in set(norms.values())}
+    else:
+        for number, owner, norm in session.execute(
+            select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
+                Invoice.normalised_number.in_(set(norms.values()))
+            )
+        ):
+            exact.setdefault(norm, []).append((number, owner))
     matcher: matching.InvoiceMatcher | None = None
     for ref in refs:
         rows = exact.get(norms[ref], [])
@@ -236,8 +247,12 @@ def _ledger_lookup(
         if client_id is not None:
             if matcher is None:
                 # Tolerant forms (missing zeros, short numbers, one typo) only among the client's own invoices.
-                matcher = matching.InvoiceMatcher(
-                    session.scalars(select(Invoice.number).where(Invoice.client_id == client_id))
+                matcher = (
+                    lookups.matcher(client_id)
+                    if lookups is not None
+                    else matching.InvoiceMatcher(
+                        session.scalars(select(Invoice.number).where(Invoice.client_id == client_id))
+                    )
                 )
             found = matcher.match(ref)
             if found is not None:

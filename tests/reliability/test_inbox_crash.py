@@ -31,7 +31,7 @@ from bot.app.imports import import_clients, import_invoices
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 3, 8, tzinfo=UTC)
 CLI = "from bot.app.cli import main; main()"
-REPLIES = 100
+REPLIES = 300  # enough that a run lasts well past its first commit: the kills must land mid-run
 
 BODIES = {
     "promise": "Bonjour,\n\nNous réglerons la facture {inv} par virement le 20/11/2026.\n\nCordialement,\nLa compta",
