@@ -92,10 +92,11 @@ def inbox_fetch() -> None:
 
     def body() -> None:
         mailbox = open_mailbox(rt.settings)
+        processor = InboxProcessor(rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions))
         try:
-            processor = InboxProcessor(rt.sessions, rt.settings, rt.clock, make_renderer(rt.settings, rt.sessions))
             report = processor.run_once(mailbox)
         finally:
+            processor.close()
             mailbox.close()
         typer.echo(json.dumps(report.as_dict()))
 

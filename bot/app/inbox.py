@@ -30,7 +30,8 @@ from bot.adapters.db.models import (
 )
 from bot.app.audit import audit
 from bot.app.follow_up import mark_bouncing, raise_call_task
-from bot.app.inbox_batch import BatchRunner
+from bot.app.inbox_batch import BatchRunner, Started
+from bot.app.inbox_prepare import Reader, default_workers
 from bot.app.reply_actions import apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
@@ -132,6 +133,7 @@ class InboxProcessor:
         renderer: Renderer,
         parse: Callable[[bytes], ParsedMessage] | None = None,
         batch_size: int = 100,
+        workers: int | None = None,
     ) -> None:
         from bot.adapters.parse import parse_message
 
@@ -141,6 +143,15 @@ class InboxProcessor:
         self.renderer = renderer
         self.parse = parse or parse_message
         self.batch_size = max(1, batch_size)
+        self.reader = Reader(
+            self.parse,
+            default_workers(settings.inbox_workers if workers is None else workers),
+            default_parser=self.parse is parse_message,
+        )
+
+    def close(self) -> None:
+        """Stop the reader processes, if any were started."""
+        self.reader.close()
 
     # ------------------------------------------------------------- the loop
 
@@ -150,7 +161,8 @@ class InboxProcessor:
         Messages go by batches, each batch in one transaction with the checkpoint (see ``inbox_batch``); a
         batch that fails as a whole is processed again one message per transaction. Batches start at one
         message and double up to ``batch_size``: a message arriving alone (IDLE) is recorded at once, and a
-        backlog is soon processed at full speed.
+        backlog is soon processed at full speed. Batches are committed in order; while one is recorded, the
+        next one is fetched and read (in a reader process when there is one, see ``inbox_prepare``).
         """
         report = report or InboxReport()
         with self.factory() as session:
@@ -159,13 +171,21 @@ class InboxProcessor:
         runner = BatchRunner(self)
         batch: list[InboundMail] = []
         size = 1
+        started: Started | None = None
         for mail in mailbox.fetch_new(after, validity, self.batch_size):
             batch.append(mail)
             if len(batch) >= size:
-                runner.run(mailbox, batch, report)
-                batch, size = [], min(size * 2, self.batch_size)
+                following = runner.start(batch)
+                if started is not None:
+                    runner.finish(mailbox, started, report)
+                started, batch, size = following, [], min(size * 2, self.batch_size)
         if batch:
-            runner.run(mailbox, batch, report)
+            following = runner.start(batch)
+            if started is not None:
+                runner.finish(mailbox, started, report)
+            started = following
+        if started is not None:
+            runner.finish(mailbox, started, report)
         return report
 
     def process(self, mail: InboundMail, report: InboxReport) -> str | None:

@@ -17,7 +17,7 @@ failing message is quarantined alone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -28,10 +28,9 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
+from bot.app.inbox_prepare import Prepared
 from bot.app.reply_lookups import ReplyLookups
-from bot.app.reply_matching import written_refs
-from bot.domain.errors import TemporaryError, UnreadableMessageError
-from bot.domain.intent import Classification
+from bot.domain.errors import TemporaryError
 from bot.domain.matching import normalise_invoice_number
 from bot.domain.message import ParsedMessage
 from bot.ports import InboundMail, Mailbox
@@ -42,19 +41,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Coordinates = tuple[str, int, int]
-#: The acknowledgement cap counts answers over one day (``reply_actions.ActionContext.acknowledge``).
-ACK_WINDOW = timedelta(days=1)
 
 
 @dataclass
-class Prepared:
-    """A message read before the transaction: parsed and classified, or why it could not be."""
+class Started:
+    """A fetched batch whose new messages are being read."""
 
-    mail: InboundMail
-    parsed: ParsedMessage | None = None
-    classification: Classification | None = None
-    refs: list[str] | None = None  # invoice references written in it (``reply_matching.written_refs``)
-    error: str | None = None  # set: the message is quarantined with this reason
+    mails: list[InboundMail]
+    prepared: Callable[[], list[Prepared]]  # waits for the reading and returns it
+
+#: The acknowledgement cap counts answers over one day (``reply_actions.ActionContext.acknowledge``).
+ACK_WINDOW = timedelta(days=1)
 
 
 class BatchRunner:
@@ -63,10 +60,18 @@ class BatchRunner:
 
     def run(self, mailbox: Mailbox, mails: Sequence[InboundMail], report: InboxReport) -> None:
         """Process ``mails`` (one mailbox fetch batch) and file them; falls back to one transaction each."""
+        self.finish(mailbox, self.start(mails), report)
+
+    def start(self, mails: Sequence[InboundMail]) -> Started:
+        """Begin reading the batch's new messages (in a reader process when the processor has one)."""
+        seen = self._seen(mails)
+        return Started(list(mails), self.processor.reader.start([m for m in mails if _coords(m) not in seen]))
+
+    def finish(self, mailbox: Mailbox, started: Started, report: InboxReport) -> None:
+        """Record a started batch in one transaction and file its messages."""
         from bot.app.inbox import InboxReport
 
-        seen = self._seen(mails)
-        prepared = [self._prepare(mail) for mail in mails if _coords(mail) not in seen]
+        mails, prepared = started.mails, started.prepared()
         batch_report = InboxReport()
         try:
             folders = self._commit(mails, prepared, batch_report)
@@ -98,23 +103,6 @@ class BatchRunner:
     def _seen(self, mails: Sequence[InboundMail]) -> set[Coordinates]:
         with self.processor.factory() as session:
             return seen_coordinates(session, mails)
-
-    def _prepare(self, mail: InboundMail) -> Prepared:
-        from bot.app.inbox import classify_parsed
-
-        try:
-            parsed = self.processor.parse(mail.raw)
-        except UnreadableMessageError as exc:
-            return Prepared(mail, error=str(exc))
-        except Exception as exc:
-            log.exception("message uid %s could not be parsed; quarantining it", mail.uid)
-            return Prepared(mail, error=f"{type(exc).__name__}: {exc}")
-        try:
-            classification = classify_parsed(parsed)
-            return Prepared(mail, parsed, classification, written_refs(parsed, classification))
-        except Exception as exc:
-            log.exception("message uid %s could not be classified; quarantining it", mail.uid)
-            return Prepared(mail, parsed, error=f"{type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------- the transaction
 

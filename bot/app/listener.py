@@ -74,9 +74,13 @@ class InboxListener:
         """Ask the loop to end; True when it did within ``timeout`` seconds."""
         self._stop.set()
         if self._thread is None:
+            self.processor.close()
             return True
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        if self._thread.is_alive():
+            return False
+        self.processor.close()  # its reader processes, once the loop no longer uses them
+        return True
 
     @property
     def alive(self) -> bool:

@@ -63,6 +63,9 @@ class Settings:
     confidence_threshold: float = 0.6
     auto_answer_cap_per_day: int = 3
     outbox_lease_seconds: int = 600
+    #: Processes that read (parse and classify) a backlog of replies next to the one recording them; -1: one per
+    #: spare core, at most two; 0: read in the main process.
+    inbox_workers: int = -1
     company: Company = field(default_factory=Company)
 
     @property
@@ -85,6 +88,7 @@ _INT_KEYS = {
     "send_deadline_hours",
     "auto_answer_cap_per_day",
     "outbox_lease_seconds",
+    "inbox_workers",
 }
 _PATH_KEYS = {"outbox_dir", "maildir", "templates_dir"}
 _ENV_NAMES = {"from_address": "RELANCE_FROM", "from_name": "RELANCE_FROM_NAME"}

@@ -1,0 +1,128 @@
+"""Reading replies before their transaction: parse, classify, find the invoice references written in them.
+
+This is pure work on the raw bytes (no database, no clock), so during a catch-up it can run in a worker process
+on another core while the main process records the previous batch: the inbox then costs what its slower half
+costs instead of the sum of both. A reply arriving alone (IDLE) is read in the main process, at once.
+
+Nothing here decides or writes, so a worker that dies changes nothing: its batch is read again in the main
+process and the pool is not used again by this processor.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from bot.domain.errors import UnreadableMessageError
+from bot.domain.intent import Classification
+from bot.domain.message import ParsedMessage
+from bot.ports import InboundMail
+
+log = logging.getLogger(__name__)
+
+#: Below this many new messages a batch is read in the main process: handing it over costs more than it saves.
+POOL_MIN_BATCH = 16
+
+
+@dataclass
+class Prepared:
+    """A message read before the transaction: parsed and classified, or why it could not be."""
+
+    mail: InboundMail
+    parsed: ParsedMessage | None = None
+    classification: Classification | None = None
+    refs: list[str] | None = None  # invoice references written in it (``reply_matching.written_refs``)
+    error: str | None = None  # set: the message is quarantined with this reason
+
+
+Reading = tuple[ParsedMessage | None, Classification | None, list[str] | None, str | None]
+
+
+def read(raw: bytes, parse: Callable[[bytes], ParsedMessage], uid: int = 0) -> Reading:
+    """(parsed, classification, written references, error) of one raw message; never raises."""
+    from bot.app.inbox import classify_parsed
+    from bot.app.reply_matching import written_refs
+
+    try:
+        parsed = parse(raw)
+    except UnreadableMessageError as exc:
+        return None, None, None, str(exc)
+    except Exception as exc:
+        log.exception("message uid %s could not be parsed; quarantining it", uid)
+        return None, None, None, f"{type(exc).__name__}: {exc}"
+    try:
+        classification = classify_parsed(parsed)
+        return parsed, classification, written_refs(parsed, classification), None
+    except Exception as exc:
+        log.exception("message uid %s could not be classified; quarantining it", uid)
+        return parsed, None, None, f"{type(exc).__name__}: {exc}"
+
+
+def _read_many(raws: list[tuple[bytes, int]]) -> list[Reading]:
+    """Worker side: the default parser on each raw message (a module function, so the pool can pickle it)."""
+    from bot.adapters.parse import parse_message
+
+    return [read(raw, parse_message, uid) for raw, uid in raws]
+
+
+class Reader:
+    """Reads batches of messages, in a worker process when enabled and the batch is large enough."""
+
+    def __init__(self, parse: Callable[[bytes], ParsedMessage], workers: int, default_parser: bool) -> None:
+        self.parse = parse
+        # A custom parser (tests, tools) may not be importable in another process: it is always run here.
+        self.workers = workers if default_parser else 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def start(self, mails: Sequence[InboundMail]) -> Callable[[], list[Prepared]]:
+        """Begin reading ``mails``; the returned function waits for and returns the result."""
+        pool = self._pool_for(len(mails))
+        if pool is None:
+            prepared = [Prepared(m, *read(m.raw, self.parse, m.uid)) for m in mails]
+            return lambda: prepared
+        step = -(-len(mails) // self.workers)  # one chunk per worker
+        futures: list[Future[list[Reading]]] = [
+            pool.submit(_read_many, [(m.raw, m.uid) for m in mails[i : i + step]]) for i in range(0, len(mails), step)
+        ]
+
+        def result() -> list[Prepared]:
+            try:
+                readings = [r for future in futures for r in future.result()]
+            except BrokenProcessPool as exc:
+                log.warning("inbox reader process failed (%s); reading in the main process from now on", exc)
+                self.close()
+                self.workers = 0
+                readings = [read(m.raw, self.parse, m.uid) for m in mails]
+            return [Prepared(m, *r) for m, r in zip(mails, readings, strict=True)]
+
+        return result
+
+    def _pool_for(self, size: int) -> ProcessPoolExecutor | None:
+        if self.workers <= 0 or size < POOL_MIN_BATCH:
+            return None
+        if self._pool is None:
+            # fork is instant and shares the loaded lexicons, but is unsafe once other threads exist (a lock held
+            # by one of them would stay held in the child): the daemon, with its threads, uses a fork server.
+            method = "fork" if threading.active_count() == 1 else "forkserver"
+            if method not in multiprocessing.get_all_start_methods():
+                method = "spawn"
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def default_workers(setting: int) -> int:
+    """Reader processes to use: the setting, or with -1 one per spare core (at most two)."""
+    if setting >= 0:
+        return setting
+    return max(0, min(2, (os.cpu_count() or 1) - 1))
