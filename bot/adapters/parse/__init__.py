@@ -8,7 +8,6 @@ Everything after this adapter reads only the value object. Only :class:`Unreadab
 
 from __future__ import annotations
 
-import email
 import logging
 import re
 from email.message import Message
@@ -17,6 +16,7 @@ import mailparser
 
 from bot.adapters.parse.autoreply import detect_auto_reply
 from bot.adapters.parse.bounce import detect_bounce
+from bot.adapters.parse.feed import message_from_bytes
 from bot.adapters.parse.html_text import html_to_text
 from bot.adapters.parse.language import detect_language
 from bot.adapters.parse.mime import (
@@ -75,7 +75,7 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
     # The stdlib parse is the one mail-parser itself runs; mail-parser's extra work (Received hops, address
     # tables, every part decoded) is paid only when it can add something: uuencoded attachments, or text
     # the MIME tree does not show. Half the parse time was that extra work (issue 5 throughput target).
-    message = email.message_from_bytes(data)
+    message = message_from_bytes(data)
     if len(message) == 0 and not message.get_payload():
         raise UnreadableMessageError("no headers and no body")
     plain: str | None = first_text(message, "plain")
@@ -83,7 +83,8 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
     attachments_raw: list[dict[str, object]] | None = None
     if not (plain or "").strip():
         html = first_text(message, "html")
-    if _UUENCODED.search(data) or not ((plain or "").strip() or (html or "").strip()):
+    # The pattern needs the literal "begin ": a substring test spares a regex scan of every byte.
+    if (b"begin " in data and _UUENCODED.search(data)) or not ((plain or "").strip() or (html or "").strip()):
         mp_plain, mp_html, attachments_raw, _ = _with_mailparser(data)
         if not (plain or "").strip() and not (html or "").strip():
             plain, html = mp_plain, mp_html
@@ -160,6 +161,8 @@ def _attachments(parts: list[tuple[Message, int, bool]], raw: list[dict[str, obj
     for part, _, _ in parts:
         if part.is_multipart():
             continue
+        if part.get("Content-Disposition") is None and "name" not in str(part.get("Content-Type", "")).lower():
+            continue  # no filename parameter can exist and the disposition is not "attachment"
         filename = part.get_filename()
         if not filename and part.get_content_disposition() != "attachment":
             continue

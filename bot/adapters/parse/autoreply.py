@@ -16,6 +16,7 @@ from datetime import date
 from email.message import Message
 
 from bot.adapters.parse.mime import get_header
+from bot.adapters.parse.prefilter import may_contain
 from bot.adapters.parse.return_date import find_return_date
 
 _SUBJECT = re.compile(
@@ -53,6 +54,15 @@ _BODY_STRONG = re.compile(
     r"|\b(?:notre|le) (?:service|bureau|secr[ée]tariat)[\w ]{0,30} est ferm[ée])",
     re.IGNORECASE,
 )
+#: Every alternative of :data:`_BODY_STRONG` contains one of these (lower-case): without any, it cannot match
+#: and the (costly, per character) search is skipped. Keep in step with the pattern; tests check each phrase.
+_BODY_KEYWORDS = (
+    "je suis", "je serai", "nous sommes", "i am", "i'm", "i will be", "we are", "du bureau",
+    "out of the office", "with ", "s limit", "this mailbox is ", "n'est plus ", "ceci est un ",
+    "this is an automated ", "automatique", "automatic reply", "do not reply to this ", "merci de ne pas r",
+    "please do not reply", "received", "reçu", "recu", "bien re", "assigned ", "ferm",
+)  # fmt: skip
+_BODY_CHARS = 4000
 _RFC3834_PRECEDENCE = frozenset({"auto_reply", "auto-reply"})
 _WEAK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 
@@ -74,15 +84,20 @@ def detect_auto_reply(message: Message, subject: str, text: str, sent: date | No
             reason = "read receipt (multipart/report; report-type=disposition-notification)"
     if reason is None and _SUBJECT.search(subject[:300]):
         reason = f"subject: {subject[:80]!r}"
-    if reason is None and _TICKET_SUBJECT.search(subject[:300]) and _BODY_STRONG.search(text[:4000]):
+    if reason is None and _TICKET_SUBJECT.search(subject[:300]) and _body_phrase(text) is not None:
         reason = f"ticket acknowledgement: {subject[:80]!r}"
     if reason is None:
-        body_hit = _BODY_STRONG.search(text[:4000])
+        body_hit = _body_phrase(text)
         if body_hit is not None:
             reason = f"body: {body_hit.group(0)!r}" + (f" + {weak}" if weak else "")
     if reason is None:
         return AutoReplyVerdict(False)
     return AutoReplyVerdict(True, reason, find_return_date(text, sent))
+
+
+def _body_phrase(text: str) -> re.Match[str] | None:
+    head = text[:_BODY_CHARS]
+    return _BODY_STRONG.search(head) if may_contain(head, _BODY_KEYWORDS) else None
 
 
 def _header_reason(message: Message) -> str | None:

@@ -23,6 +23,7 @@ from bot.adapters.parse.bounce_text import (
     status_from_reply_code,
 )
 from bot.adapters.parse.mime import get_header, header_text, message_ids, part_text, walk_limited
+from bot.adapters.parse.prefilter import may_contain
 from bot.domain.message import BounceInfo
 
 _NOTICE_CHARS = 20_000
@@ -32,6 +33,8 @@ _EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})
 _DAEMON = re.compile(
     r"mailer-daemon|postmaster|mail delivery|mail administrator|mdaemon|mailer daemon|^bounces?@", re.I
 )
+#: Each :data:`_DAEMON` alternative contains one of these: without any, the search is skipped.
+_DAEMON_KEYWORDS = ("daemon", "postmaster", "mail ", "bounce")
 _SUBJECT = re.compile(
     r"undeliver|undelivered|delivery (?:status notification"
     r"|failure|failed|report|has failed|problem|notification)"
@@ -119,7 +122,7 @@ def detect_bounce(
     ses = ses_notification(body)
     if ses is not None:
         return BounceVerdict(_info(ses), (), "")
-    looks_daemon = bool(_DAEMON.search(sender) or _DAEMON.search(sender_name))
+    looks_daemon = _is_daemon(sender) or _is_daemon(sender_name)
     if not (failed_header or (looks_daemon and _SUBJECT.search(subject)) or (report_type == "delivery-status")):
         return None
     if (
@@ -224,6 +227,10 @@ def _copy_start(body: str) -> int | None:
 def _notice_part(body: str) -> str:
     at = _copy_start(body)
     return body[: at if at else _NOTICE_CHARS]
+
+
+def _is_daemon(text: str) -> bool:
+    return may_contain(text, _DAEMON_KEYWORDS) and _DAEMON.search(text) is not None
 
 
 def _first_email(text: str) -> str | None:

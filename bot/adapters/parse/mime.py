@@ -32,6 +32,14 @@ _CHARSET_ALIASES = {
     "windows-874": "cp874",
 }
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")
+#: "Display Name <local@domain>" or "local@domain" made of plain atoms only: what ``email.utils`` returns for
+#: it is known in advance (the name's words joined by one space, the address as written), so its slow
+#: pure-Python tokenizer is skipped. Anything else (quotes, comments, groups, lists...) still goes through it.
+_ATOM_ADDRESS = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PHRASE_WORD = r"[^\s()<>@,:;.\"\[\]\\]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf"(?P<name>{_PHRASE_WORD}(?: {_PHRASE_WORD})*) ?<(?P<bracketed>{_ATOM_ADDRESS})>|(?P<bare>{_ATOM_ADDRESS})"
+)
 _WS = re.compile(r"\s+")
 
 
@@ -63,6 +71,8 @@ def header_text(value: object) -> str:
     """A header value as text: RFC 2047 encoded-words decoded, folding removed, raw 8-bit bytes repaired."""
     if value is None:
         return ""
+    if type(value) is str and len(value) <= MAX_HEADER_CHARS and _plain(value):
+        return value  # the common case: nothing below would change it
     if isinstance(value, Header):
         # compat32 wraps raw 8-bit header bytes in a Header tagged "unknown-8bit": try utf-8, then cp1252.
         try:
@@ -91,6 +101,22 @@ def header_text(value: object) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def _plain(text: str) -> bool:
+    """True when :func:`header_text` would return ``text`` unchanged.
+
+    Printable text has no whitespace but the ASCII space (every other ``\\s`` character is a control or a
+    separator, which ``isprintable`` rejects) and, being printable, no surrogate escapes; with no encoded-word
+    marker, no double space and no space at either end, the decoding and the whitespace collapse are no-ops.
+    """
+    return (
+        text.isprintable()
+        and "=?" not in text
+        and "  " not in text
+        and not text.startswith(" ")
+        and not text.endswith(" ")
+    )
+
+
 def get_header(message: Message, name: str) -> str:
     try:
         return header_text(message.get(name))
@@ -106,12 +132,21 @@ def address_list(message: Message, *names: str) -> tuple[str, ...]:
             values.extend(header_text(v) for v in message.get_all(name) or [])
         except (TypeError, ValueError, LookupError, AttributeError):
             continue
+    simple = _simple_address(values[0]) if len(values) == 1 else None
     found: dict[str, None] = {}
-    for _, address in getaddresses(values):
+    for _, address in [simple] if simple is not None else getaddresses(values):
         address = address.strip().strip("<>").lower()
         if "@" in address:
             found[address] = None
     return tuple(found)
+
+
+def _simple_address(value: str) -> tuple[str, str] | None:
+    """``parseaddr(value)`` for a plain "Name <a@b>" / "a@b" value, None for anything else."""
+    match = _SIMPLE_ADDRESS.fullmatch(value)
+    if match is None:
+        return None
+    return match["name"] or "", match["bracketed"] or match["bare"]
 
 
 def sender_of(message: Message) -> tuple[str, str]:
@@ -120,7 +155,7 @@ def sender_of(message: Message) -> tuple[str, str]:
         value = get_header(message, name)
         if not value:
             continue
-        display, address = parseaddr(value)
+        display, address = _simple_address(value) or parseaddr(value)
         address = address.strip().strip("<>").lower()
         if "@" in address or name == "From":
             return address, display.strip().strip("\"'")

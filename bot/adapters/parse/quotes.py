@@ -18,6 +18,7 @@ from bot.adapters.parse.loose_markers import (
     spread_attribution_at,
     spread_attribution_end,
 )
+from bot.adapters.parse.prefilter import may_contain
 from bot.adapters.parse.signature import is_footer, strip_signature
 
 #: Lines are classified on at most this many characters: patterns stay linear even on pathological input.
@@ -27,13 +28,17 @@ _ATTRIBUTION_SPAN = 4
 #: Quoted lines this long were probably wrapped by the client: the next unquoted line continues them.
 _WRAP_WIDTH = 60
 
-_WROTE = re.compile(
+_WROTE_VERBS = (
     r"(?:wrote|writes|a [ée]crit|[ée]crit|schrieb|schreef"
     r"|escribi[óo]|ha escrit|ha scritto|scritto|escreveu|skrev"
     r"(?: f[øo]lgende)?|napisa[łl](?:\(a\))?|pisze|написал[а]?|kirjoitti|[íi]rta|yazd[ıi]|napsal|geschreven"
-    r"|작성|のメッセージ|写道|寫道)\s*[:：]?\s*$",
-    re.IGNORECASE,
+    r"|작성|のメッセージ|写道|寫道)"
 )
+#: An attribution's verb at the very end of a line, before an optional colon.
+_WROTE = re.compile(_WROTE_VERBS + r"\s*[:：]?\s*$", re.IGNORECASE)
+#: The verb alone, ending the text; a verb is at most this many characters long (checked by the tests).
+_WROTE_AT_END = re.compile(_WROTE_VERBS + r"\Z", re.IGNORECASE)
+_WROTE_MAX_CHARS = 14
 _ATTRIBUTION_START = re.compile(
     r"^(?:on|le|am|el|il|op|den|em|w dniu|dne|p[åa]|le\s|\d{1,4}[./-]|\S+\.\s\d{1,2}\.|在|\d{4}/)",
     re.IGNORECASE,
@@ -75,6 +80,8 @@ _FORWARD_LINES = re.compile(
     r"|inicio del mensaje reenviado|inizio messaggio inoltrato)\s*:?\s*$",
     re.IGNORECASE,
 )
+#: Each :data:`_REPLY_ABOVE` phrase contains one of these: without any, the search is skipped.
+_REPLY_ABOVE_KEYWORDS = ("above", "au-dessus", "oberhalb", "encima", "sopra")
 _REPLY_ABOVE = re.compile(
     r"(?:reply above this line|r[ée]pondez au-dessus de cette ligne|antwort oberhalb dieser zeile"
     r"|responda por encima de esta l[íi]nea|rispondi sopra questa riga|please type your reply above)",
@@ -101,7 +108,7 @@ def _unquote(line: str) -> str:
 
 def _is_separator(line: str) -> bool:
     core = _unquote(line)
-    if _FORWARD_LINES.match(core) or _REPLY_ABOVE.search(core):
+    if _FORWARD_LINES.match(core) or (may_contain(core, _REPLY_ABOVE_KEYWORDS) and _REPLY_ABOVE.search(core)):
         return True
     if core.strip("*_ ").lower() in _HISTORY_MARKERS:
         return True
@@ -111,13 +118,26 @@ def _is_separator(line: str) -> bool:
     return phrase in _SEPARATOR_PHRASES or (_FRAMED.match(core) is not None and len(phrase.split()) <= 5)
 
 
+def _wrote_at_end(text: str) -> bool:
+    """``_WROTE.search(text) is not None``, found from the end of ``text``.
+
+    An unanchored search tries every alternative at every position (tens of µs per line); the match must end
+    the text, so only the last characters, once trailing spaces and one colon are set aside, can hold it
+    (no verb ends with a space or a colon, so that setting aside is unambiguous).
+    """
+    end = text.rstrip()
+    if end.endswith((":", "：")):
+        end = end[:-1].rstrip()
+    return _WROTE_AT_END.search(end[-_WROTE_MAX_CHARS:]) is not None
+
+
 def _attribution_core(line: str) -> str:
     return _unquote(_clean(line)).strip("-– ").strip()
 
 
 def _ends_attribution(core: str) -> bool:
     tail = core[-60:]
-    return core.endswith((":", "：", "작성", "のメッセージ")) or _WROTE.search(tail) is not None
+    return core.endswith((":", "：", "작성", "のメッセージ")) or _wrote_at_end(tail)
 
 
 def _attribution_start(lines: list[str], index: int) -> int:
@@ -160,7 +180,7 @@ def _attribution_start(lines: list[str], index: int) -> int:
 
 
 def _is_attribution(joined: str, lines: list[str], end: int) -> bool:
-    verb_at_end = _WROTE.search(joined[-60:]) is not None
+    verb_at_end = _wrote_at_end(joined[-60:])
     starts_like = _ATTRIBUTION_START.match(joined) is not None
     has_address = _EMAIL.search(joined) is not None
     has_digit = _HAS_DIGIT.search(joined) is not None
@@ -185,6 +205,8 @@ def _next_is_quoted(lines: list[str], start: int) -> bool:
 
 def _header_block_at(lines: list[str], index: int) -> bool:
     first = _unquote(_clean(lines[index]))
+    if ":" not in first and "：" not in first:
+        return False  # _FROM_HEADER needs its colon: most lines are decided without running it
     if not _FROM_HEADER.match(first):
         return False
     seen = 0

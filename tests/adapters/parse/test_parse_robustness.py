@@ -113,7 +113,7 @@ def test_huge_header_is_truncated() -> None:
 
 def test_html_bomb_is_bounded() -> None:
     bomb = "<div>" * 200_000 + "text" + "</div>" * 200_000
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: a loaded CI machine must not fail a bound on the work done
     text = html_to_text(bomb, max_chars=1000)
     assert len(text) <= 1000
-    assert time.perf_counter() - start < 10
+    assert time.process_time() - start < 10

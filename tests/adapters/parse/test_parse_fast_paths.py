@@ -1,0 +1,184 @@
+"""The parse adapter's shortcuts give exactly what the slow paths they skip would give."""
+
+from __future__ import annotations
+
+import email
+import random
+import re
+import sys
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.parse import autoreply, bounce, quotes
+from bot.adapters.parse.feed import IndexedMessage, message_from_bytes
+from bot.adapters.parse.mime import _plain, _simple_address, header_text
+from bot.adapters.parse.prefilter import _UNUSUAL_FOLDS, may_contain
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def _tree(message: Message) -> list[object]:
+    return [
+        (
+            part._headers,  # type: ignore[attr-defined]
+            part._payload if isinstance(part._payload, str) else None,  # type: ignore[attr-defined]
+            part.preamble,
+            part.epilogue,
+            part.get_unixfrom(),
+            part.get_default_type(),
+            [type(defect).__name__ for defect in part.defects],
+        )
+        for part in message.walk()
+    ]
+
+
+_TRICKY_MULTIPART = (
+    b"From: a@b.test\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="a.b+c(d)*?[x]"\r\n\r\npreamble\r\n'
+    b"--a.b+c(d)*?[x]\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
+    b"--inner \t\r\nContent-Type: text/plain\r\n\r\nplain\r\n--inner\r\n"
+    b"Content-Type: text/html\r\n\r\n<p>html</p>\r\n--inner--\r\n"
+    b"--a.b+c(d)*?[x]x not a boundary\r\n--a.b+c(d)*?[x]\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"Subject: inner\r\n\r\nbody\r\n--a.b+c(d)*?[x]--  \r\nepilogue\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _TRICKY_MULTIPART,
+        _TRICKY_MULTIPART.replace(b"\r\n", b"\n"),
+        _TRICKY_MULTIPART.replace(b"\r\n", b"\r"),
+        _TRICKY_MULTIPART[: len(_TRICKY_MULTIPART) // 2],  # unterminated
+        b"Content-Type: multipart/mixed; boundary=x\n\n--x--",  # no part, no final newline
+        b"Content-Type: multipart/mixed\n\nno boundary parameter",
+        b"Subject: caf\xc3\xa9\n\n\xe9t\xe9",
+    ],
+)
+def test_message_from_bytes_builds_the_stdlib_tree(raw: bytes) -> None:
+    assert _tree(message_from_bytes(raw)) == _tree(email.message_from_bytes(raw))
+
+
+def test_message_from_bytes_matches_the_stdlib_on_every_fixture() -> None:
+    files = sorted(FIXTURES.rglob("*.eml"))
+    assert files
+    for path in files:
+        raw = path.read_bytes()
+        assert _tree(message_from_bytes(raw)) == _tree(email.message_from_bytes(raw)), path
+
+
+def test_indexed_headers_follow_changes() -> None:
+    message = message_from_bytes(b"Subject: one\nX-A: 1\nx-a: 2\nContent-Type: text/html\n\nbody")
+    assert isinstance(message, IndexedMessage)
+    assert message.get("x-A") == "1" and message.get_all("X-A") == ["1", "2"] and "subject" in message
+    assert message.get_content_type() == "text/html"
+    message.replace_header("Content-Type", "text/plain")
+    assert message.get_content_type() == "text/plain"
+    message["X-B"] = "3"
+    del message["X-A"]
+    assert message.get("X-B") == "3" and message.get("X-A") is None and message.get_all("x-a", []) == []
+    message.set_param("charset", "utf-8")
+    assert message.get_content_charset() == "utf-8"
+
+
+def test_unusual_folds_are_the_only_case_mismatches() -> None:
+    """Every code point ``re.IGNORECASE`` matches to a keyword character is lower-cased onto it by ``str.lower``,
+    except the ones :func:`may_contain` guards against."""
+    keyword_chars = set("".join(autoreply._BODY_KEYWORDS + quotes._REPLY_ABOVE_KEYWORDS + bounce._DAEMON_KEYWORDS)) - {
+        " ",
+        "'",
+        "-",
+    }
+    every = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    for char in keyword_chars:
+        assert char == char.lower()
+        for other in re.findall(re.escape(char), every, re.IGNORECASE):
+            assert other.lower() == char or other in _UNUSUAL_FOLDS, (char, other)
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "Je suis absente jusqu'au 3", "I'm currently out of office", "We are on holiday", "absent du bureau",
+        "I am out of the office", "with limited access to email", "accès limité à mes mails",
+        "This mailbox is no longer monitored", "cette boîte mail n'est plus consultée",
+        "Ceci est un message automatique", "réponse automatique", "Automatic reply",
+        "Do not reply to this automated email", "Merci de ne pas répondre à ce courriel",
+        "please do not reply", "Your request has been received", "votre demande a bien été reçue",
+        "We have received your message", "courriel bien reçu", "nous avons bien reçu votre demande",
+        "il a bien été reçu", "which has been received by", "assigned ticket number",
+        "Service comptabilité est fermé", "notre secrétariat est fermée", "JE SERAI EN CONGÉS", "İ am away",
+        "ſervice administratif fermé",
+    ],
+)  # fmt: skip
+def test_body_keywords_cover_every_auto_reply_phrase(phrase: str) -> None:
+    assert autoreply._BODY_STRONG.search(phrase) is not None
+    assert autoreply._body_phrase(f"Bonjour,\n{phrase}.\n") is not None
+
+
+def test_prefiltered_searches_agree_with_the_patterns_on_every_fixture_line() -> None:
+    lines = [
+        line
+        for path in sorted(FIXTURES.rglob("*.eml"))
+        for line in path.read_bytes().decode("utf-8", "replace").splitlines()
+    ]
+    lines += ["Le 3 mars, Jean a écrit :", "On Mon, John <j@x.test> wrote:  ", "skrev følgende:", "x wrote: :"]
+    for line in lines:
+        fast, slow = autoreply._body_phrase(line), autoreply._BODY_STRONG.search(line[:4000])
+        assert (fast and fast.span()) == (slow and slow.span()), line
+        assert quotes._wrote_at_end(line) == (quotes._WROTE.search(line) is not None), line
+        assert bounce._is_daemon(line) == (bounce._DAEMON.search(line) is not None), line
+
+
+def test_wrote_at_end_agrees_with_the_search_on_random_endings() -> None:
+    widest = re._parser.parse(quotes._WROTE_VERBS, re.IGNORECASE).getwidth()[1]  # type: ignore[attr-defined]
+    assert widest <= quotes._WROTE_MAX_CHARS
+    rng = random.Random(7)
+    pieces = ["wrote", "WROTE", "a écrit", "schrieb", "skrev følgende", "写道", ":", "：", " ", "\t", "\n", "x", "-"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+        assert quotes._wrote_at_end(text) == (quotes._WROTE.search(text) is not None), repr(text)
+
+
+def test_may_contain_is_case_insensitive() -> None:
+    assert may_contain("OUT OF THE OFFICE", ("out of the office",))
+    assert not may_contain("nothing here", ("out of the office",))
+    assert may_contain("ſomething", ("zzz",))  # an unusual fold: the caller must run its pattern
+
+
+def test_simple_addresses_parse_like_email_utils() -> None:
+    rng = random.Random(3)
+    alphabet = list("abAB09_+-.@<> \t\"(),:;[]\\é\u00a0=?'")
+    hits = 0
+    for _ in range(30_000):
+        if rng.random() < 0.5:
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 20)))
+        else:
+            value = (
+                rng.choice(["Jean Dupont", "X", "é ü", "a-b", ""])
+                + rng.choice([" <", "<", "  <", ""])
+                + rng.choice(["a", "a.b", "A_b+c", "a..b"])
+                + "@"
+                + rng.choice(["x", "x.fr", "x-y.z", "x..y", ".x"])
+                + rng.choice([">", "", " >"])
+            )
+        simple = _simple_address(value)
+        if simple is not None:
+            hits += 1
+            assert simple == parseaddr(value) and [simple] == getaddresses([value]), value
+    assert hits > 1000
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", " lead", "trail ", "two  spaces", "tab\there", "=?utf-8?q?caf=C3=A9?=", "nb\u00a0sp", "caf\udce9", "é"],
+)
+def test_plain_header_shortcut_is_only_taken_when_nothing_changes(value: str) -> None:
+    if _plain(value):
+        assert header_text(value) == value == re.sub(r"\s+", " ", value).strip() and "=?" not in value
+    else:
+        changed = ("=?utf-8?q?caf=C3=A9?=", " lead", "trail ", "two  spaces", "tab\there", "nb\u00a0sp", "caf\udce9")
+        assert value in changed
