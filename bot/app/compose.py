@@ -11,16 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, OutboxMessage
-from bot.app.outbox import add_to_outbox
+from bot.app.outbox import add_to_outbox, outbox_values
 from bot.app.settings import Settings
 from bot.domain.penalties import LegalRates
-from bot.ports import Renderer
+from bot.ports import OutgoingMail, Renderer
+
+if TYPE_CHECKING:
+    from bot.adapters.render_context import CompanyInfo
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,20 @@ class Composer:
     settings: Settings
     renderer: Renderer
     legal_rates: LegalRates | Mapping[str, object] | None = None
+
+    @cached_property
+    def _company(self) -> CompanyInfo:
+        from bot.adapters.render_context import CompanyInfo
+
+        company = self.settings.company
+        return CompanyInfo(
+            name=company.name,
+            signature_name=company.signature,
+            email=company.email,
+            phone=company.phone,
+            iban=company.iban,
+            bic=company.bic,
+        )
 
     @property
     def domain(self) -> str:
@@ -45,9 +63,8 @@ class Composer:
         jurisdiction: str = "fr",
         **extra: Any,
     ) -> dict[str, object]:
-        from bot.adapters.render_context import CompanyInfo, InvoiceFacts, build_context
+        from bot.adapters.render_context import InvoiceFacts, build_context
 
-        company = self.settings.company
         facts = [
             InvoiceFacts(
                 number=i.number,
@@ -63,14 +80,7 @@ class Composer:
             client_id=client.client_id,
             client_name=client.name,
             invoices=facts,
-            company=CompanyInfo(
-                name=company.name,
-                signature_name=company.signature,
-                email=company.email,
-                phone=company.phone,
-                iban=company.iban,
-                bic=company.bic,
-            ),
+            company=self._company,
             language=client.language,
             step=step,
             today=today,
@@ -104,6 +114,110 @@ class Composer:
 
         ``fresh_key``: the caller knows no stored row can hold ``key`` (see ``add_to_outbox``).
         """
+        subject, mail = self.render_mail(
+            key=key,
+            kind=kind,
+            template=template,
+            client=client,
+            invoices=invoices,
+            recipients=recipients,
+            now=now,
+            today=today,
+            step=step,
+            jurisdiction=jurisdiction,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=attachments,
+            not_before=not_before,
+            **extra,
+        )
+        return add_to_outbox(
+            session,
+            key=key,
+            mail=mail,
+            kind=kind,
+            client_id=client.client_id,
+            invoice_numbers=[i.number for i in invoices],
+            step=step,
+            template=template,
+            language=client.language,
+            subject=subject,
+            now=now,
+            deadline=timedelta(hours=self.settings.send_deadline_hours),
+            not_before=not_before,
+            fresh_key=fresh_key,
+        )
+
+    def outbox_row(
+        self,
+        *,
+        key: str,
+        kind: str,
+        template: str,
+        client: Client,
+        invoices: Sequence[Invoice],
+        recipients: Sequence[str],
+        now: datetime,
+        today: date,
+        step: str | None = None,
+        jurisdiction: str = "fr",
+        not_before: datetime | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """The outbox row ``enqueue`` would add, as column values for ``outbox.insert_outbox``.
+
+        For callers recording many messages in one transaction; checking that ``key`` is new (the stored rows
+        and ``outbox.claim_key``) is theirs.
+        """
+        subject, mail = self.render_mail(
+            key=key,
+            kind=kind,
+            template=template,
+            client=client,
+            invoices=invoices,
+            recipients=recipients,
+            now=now,
+            today=today,
+            step=step,
+            jurisdiction=jurisdiction,
+            not_before=not_before,
+            **extra,
+        )
+        return outbox_values(
+            key=key,
+            mail=mail,
+            kind=kind,
+            client_id=client.client_id,
+            invoice_numbers=[i.number for i in invoices],
+            step=step,
+            template=template,
+            language=client.language,
+            subject=subject,
+            now=now,
+            deadline=timedelta(hours=self.settings.send_deadline_hours),
+            not_before=not_before,
+        )
+
+    def render_mail(
+        self,
+        *,
+        key: str,
+        kind: str,
+        template: str,
+        client: Client,
+        invoices: Sequence[Invoice],
+        recipients: Sequence[str],
+        now: datetime,
+        today: date,
+        step: str | None = None,
+        jurisdiction: str = "fr",
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        attachments: Sequence[tuple[str, str, bytes]] = (),
+        not_before: datetime | None = None,
+        **extra: Any,
+    ) -> tuple[str, OutgoingMail]:
+        """Render ``template`` for the client and build the message: (subject, message ready to send)."""
         from bot.adapters.mail_build import build_mail, make_message_id
 
         context = self.context(
@@ -131,22 +245,7 @@ class Composer:
             attachments=list(attachments),
             auto_submitted="auto-generated" if kind == "reminder" else "auto-replied",
         )
-        return add_to_outbox(
-            session,
-            key=key,
-            mail=mail,
-            kind=kind,
-            client_id=client.client_id,
-            invoice_numbers=[i.number for i in invoices],
-            step=step,
-            template=template,
-            language=client.language,
-            subject=rendered.subject,
-            now=now,
-            deadline=timedelta(hours=self.settings.send_deadline_hours),
-            not_before=not_before,
-            fresh_key=fresh_key,
-        )
+        return rendered.subject, mail
 
 
 def invoice_document(invoice: Invoice) -> tuple[str, str, bytes] | None:

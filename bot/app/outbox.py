@@ -14,14 +14,16 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import Contact, OutboxMessage
 from bot.app.follow_up import mark_bouncing, raise_call_task
+from bot.app.outbox_claim import ClaimedMessage, SentMarker, claim
 from bot.domain.errors import ConfigError, PermanentError, TemporaryError
 from bot.ports import Clock, MailSender, OutgoingMail
 
@@ -73,108 +75,87 @@ def add_to_outbox(
     if not fresh_key:
         with session.no_autoflush:
             known = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-    # Keys recorded by this session so far (flushed or not): a set, because a cycle adds hundreds per transaction.
-    added: set[str] = session.info.setdefault("outbox_keys", set())
-    if known is not None or key in added:
+    if known is not None or not claim_key(session, key):
         return None
-    added.add(key)
     row = OutboxMessage(
-        idempotency_key=key,
-        message_id=mail.message_id,
-        kind=kind,
-        client_id=client_id,
-        invoice_numbers=list(invoice_numbers),
-        step=step,
-        template=template,
-        language=language,
-        recipients=list(mail.recipients),
-        subject=subject,
-        raw=mail.data,
-        status="pending",
-        attempts=0,
-        next_attempt_at=not_before or now,
-        deadline_at=(not_before or now) + deadline,
-        created_at=now,
+        **outbox_values(
+            key=key,
+            mail=mail,
+            kind=kind,
+            client_id=client_id,
+            invoice_numbers=invoice_numbers,
+            step=step,
+            template=template,
+            language=language,
+            subject=subject,
+            now=now,
+            deadline=deadline,
+            not_before=not_before,
+        )
     )
     session.add(row)
     return row
 
 
-def _claim(
-    factory: sessionmaker[Session], clock: Clock, worker: str, limit: int, lease: timedelta
-) -> tuple[list[OutboxMessage], list[str]]:
-    """Take up to ``limit`` due rows for this worker. Stale claims (a worker that died) are taken over."""
-    now = clock.now()
-    # Leases measure whether a worker process is alive: wall-clock time, even under a simulated clock (--as-of).
-    wall = datetime.now(UTC)
-    stale_before = wall - lease
-    with transaction(factory) as session:
-        due = (
-            select(OutboxMessage)
-            .where(
-                or_(
-                    (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
-                    (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
-                )
-            )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        rows = list(session.scalars(due))
-        claimed: list[OutboxMessage] = []
-        takeovers: list[str] = []
-        if not rows:
-            return claimed, takeovers
-        if session.get_bind().dialect.update_returning:
-            # One guarded UPDATE for the whole batch: the WHERE re-checks that each row is still due, so a row
-            # another worker claimed meanwhile (fresh claimed_at) or sent is left out; RETURNING says which.
-            got = set(
-                session.scalars(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id.in_([r.id for r in rows]),
-                        or_(
-                            (OutboxMessage.status == "pending") & (OutboxMessage.next_attempt_at <= now),
-                            (OutboxMessage.status == "sending") & (OutboxMessage.claimed_at < stale_before),
-                        ),
-                    )
-                    .values(status="sending", claimed_by=worker, claimed_at=wall)
-                    .returning(OutboxMessage.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            taken = [row for row in rows if row.id in got]
-        else:
-            taken = [row for row in rows if _claim_one(session, row, worker, wall)]
-        for row in taken:
-            claimed.append(row)
-            if row.status == "sending":  # as selected: a claim whose worker died
-                takeovers.append(row.message_id)
-                log.warning(
-                    "possibly sent twice: %s was claimed by %s, which stopped mid-send; sending again",
-                    row.message_id,
-                    row.claimed_by,
-                )
-    return claimed, takeovers
+def claim_key(session: Session, key: str) -> bool:
+    """True the first time this session records ``key``; False if it already did (flushed or not)."""
+    # A set, because a cycle adds hundreds of keys per transaction.
+    added: set[str] = session.info.setdefault("outbox_keys", set())
+    if key in added:
+        return False
+    added.add(key)
+    return True
 
 
-def _claim_one(session: Session, row: OutboxMessage, worker: str, wall: datetime) -> bool:
-    """Claim one row if nobody changed it since it was selected (databases without UPDATE ... RETURNING)."""
-    # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
-    result = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == row.id,
-            OutboxMessage.status == row.status,
-            OutboxMessage.claimed_at.is_(None)
-            if row.claimed_at is None
-            else OutboxMessage.claimed_at == row.claimed_at,
-        )
-        .values(status="sending", claimed_by=worker, claimed_at=wall)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+def outbox_values(
+    *,
+    key: str,
+    mail: OutgoingMail,
+    kind: str,
+    client_id: str,
+    invoice_numbers: Sequence[str],
+    step: str | None,
+    template: str,
+    language: str,
+    subject: str,
+    now: datetime,
+    deadline: timedelta,
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """Every column of a new ``pending`` outbox row, for ``OutboxMessage(**values)`` or ``insert_outbox``."""
+    return {
+        "idempotency_key": key,
+        "message_id": mail.message_id,
+        "kind": kind,
+        "client_id": client_id,
+        "invoice_numbers": list(invoice_numbers),
+        "step": step,
+        "template": template,
+        "language": language,
+        "recipients": list(mail.recipients),
+        "subject": subject,
+        "raw": mail.data,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or now,
+        "deadline_at": (not_before or now) + deadline,
+        "created_at": now,
+        "last_error": None,
+        "claimed_by": None,
+        "claimed_at": None,
+        "sent_at": None,
+    }
+
+
+def insert_outbox(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Write new outbox rows (from ``outbox_values``) in the caller's transaction, a few multi-row INSERTs.
+
+    Durable when the caller's transaction commits, which is before anything is sent: the rows carry their
+    idempotency key and Message-ID, and the unique indexes refuse a second row for either.
+    """
+    if rows:
+        # On the table, not the mapped class: the ORM's bulk-insert layer cost as much as the INSERT itself.
+        session.execute(insert(cast(Table, OutboxMessage.__table__)), list(rows))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -182,7 +163,7 @@ def _backoff(attempts: int) -> timedelta:
     return base * random.uniform(0.8, 1.2)
 
 
-async def _send_one(sender: MailSender, row: OutboxMessage, envelope_from: str) -> Exception | None:
+async def _send_one(sender: MailSender, row: ClaimedMessage, envelope_from: str) -> Exception | None:
     try:
         await sender.send(OutgoingMail(row.message_id, envelope_from, tuple(row.recipients), row.raw))
         return None
@@ -193,7 +174,7 @@ async def _send_one(sender: MailSender, row: OutboxMessage, envelope_from: str) 
 def _record(
     factory: sessionmaker[Session],
     clock: Clock,
-    results: list[tuple[OutboxMessage, Exception | None]],
+    results: list[tuple[ClaimedMessage, Exception | None]],
     report: DeliveryReport,
 ) -> None:
     now = clock.now()
@@ -236,7 +217,7 @@ def _record(
                 report.failed += 1
 
 
-def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime) -> None:
+def _fail(session: Session, row: ClaimedMessage, error: Exception, now: datetime) -> None:
     permanent = isinstance(error, PermanentError)
     session.execute(
         update(OutboxMessage)
@@ -266,44 +247,6 @@ def _fail(session: Session, row: OutboxMessage, error: Exception, now: datetime)
     log.warning("outbox %s failed (%s): %s", row.message_id, "permanent" if permanent else "deadline", error)
 
 
-class _SentMarker:
-    """Marks one message sent in its own short transaction, on a connection kept for the whole delivery run.
-
-    This is the hot path (one commit per accepted message, so a crash re-sends at most the message on the
-    wire); a prepared Core UPDATE on a held connection costs a fraction of an ORM session per message.
-    """
-
-    def __init__(self, factory: sessionmaker[Session]) -> None:
-        self._engine = factory.kw["bind"]
-        self._conn: Connection | None = None
-        self._stmt = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id == bindparam("rid"))
-            .values(
-                status="sent",
-                sent_at=bindparam("now"),
-                attempts=OutboxMessage.attempts + 1,
-                claimed_by=None,
-                last_error=None,
-            )
-        )
-
-    def mark(self, row_id: int, now: datetime) -> None:
-        if self._conn is None:
-            self._conn = self._engine.connect()
-        try:
-            self._conn.execute(self._stmt, {"rid": row_id, "now": now})
-            self._conn.commit()
-        except Exception:
-            self.close()  # a broken connection is not reused; the next mark opens a new one
-            raise
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
 def _release(factory: sessionmaker[Session], ids: list[int], worker: str) -> None:
     if not ids:
         return
@@ -331,20 +274,20 @@ async def deliver_due(
     """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts."""
     report = DeliveryReport()
     pool = [senders() for _ in range(max(1, concurrency))]
-    sent_marker = _SentMarker(factory)
+    sent_marker = SentMarker(factory.kw["bind"])
     try:
         while not (stop and stop.is_set()):
-            rows, takeovers = _claim(factory, clock, worker, batch, lease)
+            rows, takeovers = claim(factory, clock, worker, batch, lease)
             report.possibly_duplicated += takeovers
             if not rows:
                 break
-            queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+            queue: asyncio.Queue[ClaimedMessage] = asyncio.Queue()
             for row in rows:
                 queue.put_nowait(row)
             recorded: set[int] = set()
 
             async def work(
-                sender: MailSender, queue: asyncio.Queue[OutboxMessage] = queue, recorded: set[int] = recorded
+                sender: MailSender, queue: asyncio.Queue[ClaimedMessage] = queue, recorded: set[int] = recorded
             ) -> None:
                 while not queue.empty():
                     row = queue.get_nowait()

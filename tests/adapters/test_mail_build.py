@@ -143,3 +143,21 @@ def test_validate_address() -> None:
 def test_utc_date_and_localhost() -> None:
     msg = parse(build(date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), to=["root@localhost"]))
     assert msg["Date"] == "Fri, 02 Jan 2026 03:04:05 +0000"
+
+
+def test_encoded_words_never_split_a_character_and_keep_the_text() -> None:
+    import base64
+
+    from bot.adapters.mail_build import _encoded_words
+
+    for value in ("é" * 80, "a€𝄞b" * 30, "Relance : facture échue — dernier rappel avant mise en demeure", ""):
+        for first in (0, 12, 33, 42, 45):  # what _fold passes: at most 45 bytes on the first line
+            words = _encoded_words(value, first)
+            decoded = [base64.b64decode(w[len("=?utf-8?b?") : -2]) for w in words]
+            assert "".join(d.decode("utf-8") for d in decoded) == value  # each word is whole UTF-8
+            assert all(len(w) <= 75 for w in words)
+            assert all(len(d) <= 45 for d in decoded[1:])
+            # greedy: a word could not have taken the next character
+            for d, nxt in zip(decoded, decoded[1:], strict=False):
+                nxt_char = nxt.decode("utf-8")[0].encode("utf-8")
+                assert len(d) + len(nxt_char) > (max(first, 12) if d is decoded[0] else 45)

@@ -289,3 +289,65 @@ def test_a_template_cannot_build_a_memory_bomb(tmp_path: Path) -> None:
     fine = TemplateRenderer(root, overrides=lambda name, lang: "{{ '-' * 3 }} {{ 2 ** 3 }}"
                             if name.endswith(".subject.j2") else None)
     assert fine.render("reminder_1", "fr", sample_context("reminder_1", "fr")).subject == "--- 8"
+
+
+@pytest.mark.parametrize("locale", ["fr_FR", "en_GB", "de_DE", "en_US", "fr_CA"])
+@pytest.mark.parametrize("currency", ["EUR", "GBP", "USD", "CHF"])
+def test_fast_money_formatting_is_babels_to_the_character(locale: str, currency: str) -> None:
+    import random
+
+    from bot.adapters.render import _babel_money, _money_shape
+
+    shape = _money_shape(currency, locale)
+    assert shape is not None, "these locales use the common shape: the fast path must apply"
+    rnd = random.Random(f"{locale}{currency}")
+    amounts = [Decimal(t) for t in ("0", "0.005", "0.015", "0.5", "999.995", "1000", "1234567.89", "99999999.999")]
+    amounts += [Decimal(rnd.randrange(10 ** rnd.randrange(1, 13))) / 10 ** rnd.randrange(0, 4) for _ in range(3000)]
+    for amount in amounts:
+        assert shape.apply(amount) == _babel_money(amount, currency, locale), amount
+
+
+def test_money_outside_the_fast_shape_is_left_to_babel() -> None:
+    from bot.adapters.render import _babel_money, _format_money, _money_shape
+
+    assert _money_shape("JPY", "fr_FR") is None  # no decimals
+    assert _money_shape("EUR", "hi_IN") is None  # groups of 2 after the first 3
+    for amount, currency, locale in (
+        (Decimal("-12.5"), "EUR", "fr_FR"),  # negative
+        (Decimal("1234567"), "JPY", "fr_FR"),
+        (Decimal("12345678.9"), "EUR", "hi_IN"),
+        (1234.5, "EUR", "en_GB"),  # a float
+        (Decimal("0.1234567890123456789012345678901"), "EUR", "fr_FR"),  # more digits than the context keeps
+    ):
+        assert _format_money(amount, currency, locale) == _babel_money(amount, currency, locale)
+
+
+def test_compiled_templates_are_shared_but_never_stale(tmp_path: Path) -> None:
+    """Renderers share compiled code keyed by the source's checksum: a changed source renders the change."""
+    first = TemplateRenderer(TEMPLATES, overrides=only("x.txt.j2", "one {{ client.name }}\n"))
+    second = TemplateRenderer(TEMPLATES, overrides=only("x.txt.j2", "two {{ client.name }}\n"))
+    ctx = fixed_context("reminder_1", "en")
+    assert first.render_part("x", "txt", "en", ctx) == "one Pennington <Bakery> Ltd\n"
+    assert second.render_part("x", "txt", "en", ctx) == "two Pennington <Bakery> Ltd\n"
+    again = TemplateRenderer(TEMPLATES, overrides=only("x.txt.j2", "one {{ client.name }}\n"))
+    assert again.render_part("x", "txt", "en", ctx) == "one Pennington <Bakery> Ltd\n"
+
+
+def test_an_edited_template_file_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.adapters.render as render
+
+    monkeypatch.setattr(render, "RECHECK_SECONDS", 0.0)
+    (tmp_path / "en").mkdir()
+    part = tmp_path / "en" / "note.txt.j2"
+    part.write_text("first {{ step }}\n", encoding="utf-8")
+    renderer = TemplateRenderer(tmp_path)
+    assert renderer.render_part("note", "txt", "en", {"step": "s"}) == "first s\n"
+    part.write_text("second {{ step }}\n", encoding="utf-8")
+    os.utime(part, ns=(part.stat().st_atime_ns, part.stat().st_mtime_ns + 1_000_000))
+    assert renderer.render_part("note", "txt", "en", {"step": "s"}) == "second s\n"
+
+
+def test_dict_keys_named_like_dict_methods_still_resolve_as_jinja_does() -> None:
+    renderer = TemplateRenderer(TEMPLATES, overrides=only("x.txt.j2", "{{ d.number }} {{ d.items is callable }}\n"))
+    out = renderer.render_part("x", "txt", "en", {"d": {"number": "N-1", "items": "not the method"}})
+    assert out == "N-1 True\n"
