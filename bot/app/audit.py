@@ -38,6 +38,35 @@ def audit(
     )
 
 
+def audit_values(
+    *,
+    at: datetime,
+    actor: str,
+    entity: str,
+    entity_id: str,
+    action: str,
+    reason: str,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    evidence: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The columns of the entry ``audit`` adds, for a multi-row INSERT (a batch of replies writes many).
+
+    Every JSON column is given, as ``audit`` gives them: a missing ``old`` is stored as JSON null either way.
+    """
+    return {
+        "at": at,
+        "actor": actor,
+        "entity": entity,
+        "entity_id": entity_id,
+        "action": action,
+        "old": old,
+        "new": new,
+        "reason": reason,
+        "evidence": evidence,
+    }
+
+
 def jsonable(value: Any) -> Any:
     """Dates and decimals as strings, for the JSON columns of the audit log."""
     if value is None or isinstance(value, bool | int | float | str):

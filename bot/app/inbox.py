@@ -35,6 +35,7 @@ from bot.app.inbox_prepare import Reader, default_workers
 from bot.app.reply_actions import apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
+from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
 from bot.domain.errors import TemporaryError, UnreadableMessageError
@@ -250,9 +251,7 @@ class InboxProcessor:
         now = self.clock.now()
         if cp is None:
             session.add(
-                MailboxCheckpoint(
-                    mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, last_uid=mail.uid, updated_at=now
-                )
+                MailboxCheckpoint(mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, last_uid=mail.uid, updated_at=now)
             )
         elif cp.uidvalidity != mail.uidvalidity:
             cp.uidvalidity, cp.last_uid, cp.updated_at = mail.uidvalidity, mail.uid, now
@@ -300,6 +299,23 @@ class InboxProcessor:
 
     # ------------------------------------------------------------- one message
 
+    def match(
+        self,
+        session: Session,
+        parsed: ParsedMessage,
+        classification: Classification | None = None,
+        lookups: ReplyLookups | None = None,
+        refs: list[str] | None = None,
+    ) -> tuple[Classification, Match]:
+        """Classify (unless done already) and match one message; the classification completed from the ledger.
+
+        Reads only what replies never change (see ``reply_lookups``): a batch matches all its replies first.
+        """
+        classification = classification or classify_parsed(parsed)
+        match = match_reply(session, parsed, classification, lookups, refs)
+        promised, amount = resolve_details(session, classification, match)
+        return replace(classification, promised_date=promised, amount=amount), match
+
     def handle(
         self,
         session: Session,
@@ -309,43 +325,47 @@ class InboxProcessor:
         classification: Classification | None = None,
         lookups: ReplyLookups | None = None,
         refs: list[str] | None = None,
+        matched: tuple[Classification, Match] | None = None,
     ) -> str:
-        """Classify (unless done already), match, decide and act on one recorded message."""
-        classification = classification or classify_parsed(parsed)
-        match = match_reply(session, parsed, classification, lookups, refs)
-        promised, amount = resolve_details(session, classification, match)
-        classification = replace(classification, promised_date=promised, amount=amount)
+        """Classify and match (unless ``matched`` is given), decide and act on one recorded message.
+
+        With ``lookups`` (an inbox batch), the write-only rows go to ``lookups.writes``, not the session.
+        """
+        classification, match = matched or self.match(session, parsed, classification, lookups, refs)
+        writes = lookups.writes if lookups is not None else None
         row.client_id = match.client_id
         evidence = [e.as_dict() for e in classification.evidence] + [
             {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons
         ]
-        session.add(
-            ClassificationRecord(
-                inbound_id=row.id,
-                intent=classification.intent.value,
-                secondary_intents=[i.value for i in classification.secondary_intents],
-                needs_human=classification.needs_human,
-                confidence=classification.confidence,
-                language=classification.language,
-                promised_date=classification.promised_date,
-                paid_date=classification.paid_date,
-                amount=classification.amount,
-                invoice_numbers=list(match.invoice_numbers),
-                evidence=evidence,
-                match_reasons=list(match.reasons),
-                reply_text=parsed.reply_text[:20000],
-                created_at=self.clock.now(),
-            )
-        )
+        values: dict[str, Any] = {
+            "inbound_id": row.id,
+            "intent": classification.intent.value,
+            "secondary_intents": [i.value for i in classification.secondary_intents],
+            "needs_human": classification.needs_human,
+            "confidence": classification.confidence,
+            "language": classification.language,
+            "promised_date": classification.promised_date,
+            "paid_date": classification.paid_date,
+            "amount": classification.amount,
+            "invoice_numbers": list(match.invoice_numbers),
+            "evidence": evidence,
+            "match_reasons": list(match.reasons),
+            "reply_text": parsed.reply_text[:20000],
+            "created_at": self.clock.now(),
+        }
+        if writes is not None:
+            writes.add_classification(**values)
+        else:
+            session.add(ClassificationRecord(**values))
         report.intents[classification.intent.value] += 1
         intent = classification.intent
         if intent is Intent.BOUNCE and parsed.bounce is not None:
-            return self._bounce(session, row, parsed, match, report)
+            return self._bounce(session, row, parsed, match, report, writes)
         decision = decide(classification, match, self.settings.confidence_threshold)
         if intent is Intent.AUTO_REPLY:
-            self._auto_reply(session, parsed, match)
+            self._auto_reply(session, parsed, match, writes)
             if not decision.automatic:  # e.g. "I have left, write to ...": a person updates the contact
-                self._review(session, row, classification, match, decision)
+                self._review(session, row, classification, match, decision, writes)
                 report.review += 1
                 return FOLDER_REVIEW
             report.processed += 1
@@ -371,8 +391,7 @@ class InboxProcessor:
                 amount=classification.amount,
                 actor="bot",
                 inbound_id=row.id,
-                reason=f"reply {parsed.message_id or row.id} read as {intent.value} "
-                f"({classification.confidence:.2f})",
+                reason=f"reply {parsed.message_id or row.id} read as {intent.value} ({classification.confidence:.2f})",
                 evidence=evidence,
                 has_remittance=has_remittance(parsed),
                 lookups=lookups,
@@ -383,7 +402,7 @@ class InboxProcessor:
             row.status = "review"
             report.review += 1
             return FOLDER_REVIEW
-        self._review(session, row, classification, match, decision)
+        self._review(session, row, classification, match, decision, writes)
         report.review += 1
         return FOLDER_REVIEW
 
@@ -394,35 +413,38 @@ class InboxProcessor:
         classification: Classification,
         match: Match,
         decision: Decision,
+        writes: BatchWrites | None,
     ) -> None:
         row.status = "review"
-        kind = "unmatched" if match.client_id is None else "reply"
-        session.add(
-            ReviewItem(
-                kind=kind,
-                status="open",
-                inbound_id=row.id,
-                client_id=match.client_id,
-                invoice_numbers=list(match.invoice_numbers),
-                intent=classification.intent.value,
-                confidence=classification.confidence,
-                amount=classification.amount,
-                reason="; ".join(decision.reasons) or "needs a person",
-                source_key=f"reply:{row.id}",
-                created_at=self.clock.now(),
-            )
+        _add_review(
+            session,
+            writes,
+            now=self.clock.now(),
+            kind="unmatched" if match.client_id is None else "reply",
+            inbound_id=row.id,
+            client_id=match.client_id,
+            invoice_numbers=list(match.invoice_numbers),
+            intent=classification.intent.value,
+            confidence=classification.confidence,
+            amount=classification.amount,
+            reason="; ".join(decision.reasons) or "needs a person",
+            source_key=f"reply:{row.id}",
         )
 
     def _bounce(
-        self, session: Session, row: InboundMessage, parsed: ParsedMessage, match: Match, report: InboxReport
+        self,
+        session: Session,
+        row: InboundMessage,
+        parsed: ParsedMessage,
+        match: Match,
+        report: InboxReport,
+        writes: BatchWrites | None,
     ) -> str:
         bounce = parsed.bounce
         assert bounce is not None
         now = self.clock.now()
         recipient = (bounce.recipient or "").lower()
-        contacts = (
-            list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
-        )
+        contacts = list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
         if not contacts and match.client_id:
             contacts = (
                 [
@@ -438,18 +460,17 @@ class InboxProcessor:
             return FOLDER_PROCESSED  # a delay warning: the server is still trying; nothing to change yet
         if not contacts:
             row.status = "review"
-            session.add(
-                ReviewItem(
-                    kind="unmatched",
-                    status="open",
-                    inbound_id=row.id,
-                    client_id=match.client_id,
-                    invoice_numbers=list(match.invoice_numbers),
-                    intent=Intent.BOUNCE.value,
-                    reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
-                    source_key=f"reply:{row.id}",
-                    created_at=now,
-                )
+            _add_review(
+                session,
+                writes,
+                now=now,
+                kind="unmatched",
+                inbound_id=row.id,
+                client_id=match.client_id,
+                invoice_numbers=list(match.invoice_numbers),
+                intent=Intent.BOUNCE.value,
+                reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
+                source_key=f"reply:{row.id}",
             )
             report.review += 1
             return FOLDER_REVIEW
@@ -460,6 +481,7 @@ class InboxProcessor:
                 now=now,
                 detail=f"{bounce.status or ''} {bounce.diagnostic or ''}".strip(),
                 reason=f"delivery failure notice {parsed.message_id or row.id}",
+                writes=writes,
                 bounce_status=bounce.status,
             )
             raise_call_task(
@@ -469,11 +491,12 @@ class InboxProcessor:
                 invoice_numbers=match.invoice_numbers,
                 reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
                 now=now,
+                writes=writes,
             )
         report.processed += 1
         return FOLDER_PROCESSED
 
-    def _auto_reply(self, session: Session, parsed: ParsedMessage, match: Match) -> None:
+    def _auto_reply(self, session: Session, parsed: ParsedMessage, match: Match, writes: BatchWrites | None) -> None:
         if not (parsed.return_date and match.client_id):
             return
         client = session.get(Client, match.client_id)
@@ -482,17 +505,28 @@ class InboxProcessor:
         old = client.paused_until
         client.paused_until = parsed.return_date
         client.updated_at = self.clock.now()
-        audit(
-            session,
-            at=self.clock.now(),
-            actor="bot",
-            entity="client",
-            entity_id=client.client_id,
-            action="paused",
-            old={"paused_until": old.isoformat() if old else None},
-            new={"paused_until": parsed.return_date.isoformat()},
-            reason=f"out-of-office notice: back on {parsed.return_date.isoformat()}",
-        )
+        values: dict[str, Any] = {
+            "at": self.clock.now(),
+            "actor": "bot",
+            "entity": "client",
+            "entity_id": client.client_id,
+            "action": "paused",
+            "old": {"paused_until": old.isoformat() if old else None},
+            "new": {"paused_until": parsed.return_date.isoformat()},
+            "reason": f"out-of-office notice: back on {parsed.return_date.isoformat()}",
+        }
+        if writes is not None:
+            writes.add_audit(**values)
+        else:
+            audit(session, **values)
+
+
+def _add_review(session: Session, writes: BatchWrites | None, *, now: datetime, **values: Any) -> None:
+    """A review item in the session, or collected for the batch's multi-row INSERT."""
+    if writes is not None:
+        writes.add_review(now=now, **values)
+    else:
+        session.add(ReviewItem(status="open", created_at=now, **values))
 
 
 def decision_blocks_thread(match: Match) -> bool:

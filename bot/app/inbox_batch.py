@@ -2,9 +2,10 @@
 
 A transaction, a checkpoint write and a dozen single-row flushes per message cost far more than reading the
 message. Here messages are parsed and classified before the transaction opens, their rows are inserted with one
-multi-row INSERT, the reads a batch repeats are made once (``ReplyLookups``), autoflush is held back (the reads
-that may depend on an earlier reply of the batch look at the unflushed rows too) and everything is committed
-once, with the checkpoint.
+multi-row INSERT, the reads a batch repeats are made once (``ReplyLookups``), autoflush is held back, the
+effects' write-only rows (classifications, audit entries, promises, acknowledgements, review items, tasks) are
+collected as column values and inserted with one executemany per table (``reply_writes``; the reads that may
+depend on an earlier reply of the batch consult them), and everything is committed once, with the checkpoint.
 
 The reliability promise is unchanged (DESIGN.md): every reply is in the same transaction as its effects. A crash
 before the commit leaves nothing of the batch, which the next pass fetches and processes again from the old
@@ -49,6 +50,7 @@ class Started:
 
     mails: list[InboundMail]
     prepared: Callable[[], list[Prepared]]  # waits for the reading and returns it
+
 
 #: The acknowledgement cap counts answers over one day (``reply_actions.ActionContext.acknowledge``).
 ACK_WINDOW = timedelta(days=1)
@@ -161,12 +163,17 @@ class BatchRunner:
                     known_ids.add(parsed.message_id)
                 todo.append((row, x, parsed))
             session.flush()  # one multi-row INSERT: every row gets its id
-            # No flush from here to the commit: the lookups' preloaded rows plus the session's unflushed rows
-            # (``reply_lookups.pending``) are then exactly what the database would answer.
-            for row, x, parsed in todo:
-                outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, x.classification, lookups, x.refs)
+            # No flush from here to the commit: the lookups' preloaded rows plus the batch's collected rows
+            # (``lookups.writes``) are then exactly what the database would answer.
+            # Matching reads nothing a reply changes: every reply is matched first, then only the invoices
+            # matched are loaded as ORM entities (one query), for the actions to change.
+            matched = [p.match(session, parsed, x.classification, lookups, x.refs) for _, x, parsed in todo]
+            lookups.load_invoices(n for _, match in matched for n in match.invoice_numbers)
+            for (row, x, parsed), m in zip(todo, matched, strict=True):
+                outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, lookups=lookups, matched=m)
             for mail in mails:
                 p.checkpoint(session, mail)
+            lookups.writes.flush(session)  # the write-only rows, one executemany per table
         report.duplicates += sum(1 for mail in mails if _coords(mail) not in outcome)
         return [(mail, outcome.get(_coords(mail))) for mail in mails]
 

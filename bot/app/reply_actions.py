@@ -28,8 +28,10 @@ from bot.adapters.db.models import (
 )
 from bot.app.audit import audit
 from bot.app.compose import Composer, invoice_document, short_hash
+from bot.app.outbox import claim_key
 from bot.app.profiles import ProfileView, profile_for
 from bot.app.reply_lookups import ReplyLookups, pending
+from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.cadence import add_business_days
 from bot.domain.intent import Intent
@@ -69,6 +71,19 @@ class ActionContext:
     effects: list[str]
     lookups: ReplyLookups | None = None
 
+    @property
+    def writes(self) -> BatchWrites | None:
+        """The inbox batch's write-only rows (None outside a batch: ORM objects are added to the session)."""
+        return self.lookups.writes if self.lookups is not None else None
+
+    def record_audit(self, **values: Any) -> None:
+        """``audit.audit`` in the session, or collected for the batch's multi-row INSERT."""
+        writes = self.writes
+        if writes is not None:
+            writes.add_audit(**values)
+        else:
+            audit(self.session, **values)
+
     def transition(self, invoice: Invoice, event: InvoiceEvent, **changes: Any) -> bool:
         """Move one invoice; an event its state cannot take is skipped and said, never forced."""
         state = InvoiceState(invoice.state)
@@ -81,8 +96,7 @@ class ActionContext:
         for key, value in changes.items():
             setattr(invoice, key, value)
         invoice.updated_at = self.now
-        audit(
-            self.session,
+        self.record_audit(
             at=self.now,
             actor=self.actor,
             entity="invoice",
@@ -100,25 +114,28 @@ class ActionContext:
         if kind == "reply" and self.actor.startswith("user:"):
             return  # a collector is deciding this very reply: asking them again would loop the queue
         key = f"{kind}:{self.inbound_id}:{reason}" if self.inbound_id else None
+        writes = self.writes
         if key:
             with self.session.no_autoflush:
                 known = self.session.scalar(select(ReviewItem.id).where(ReviewItem.source_key == key))
-            if known or pending(self.session, ReviewItem, source_key=key):
+            if known or (
+                writes.has_review(key) if writes is not None else pending(self.session, ReviewItem, source_key=key)
+            ):
                 return
-        self.session.add(
-            ReviewItem(
-                kind=kind,
-                status="open",
-                inbound_id=self.inbound_id,
-                client_id=self.client.client_id if self.client else None,
-                invoice_numbers=[i.number for i in self.invoices],
-                intent=intent.value if intent else None,
-                amount=self.amount,
-                reason=reason,
-                source_key=key,
-                created_at=self.now,
-            )
-        )
+        values: dict[str, Any] = {
+            "kind": kind,
+            "inbound_id": self.inbound_id,
+            "client_id": self.client.client_id if self.client else None,
+            "invoice_numbers": [i.number for i in self.invoices],
+            "intent": intent.value if intent else None,
+            "amount": self.amount,
+            "reason": reason,
+            "source_key": key,
+        }
+        if writes is not None:
+            writes.add_review(now=self.now, **values)
+        else:
+            self.session.add(ReviewItem(status="open", created_at=self.now, **values))
         self.effects.append(f"review item: {reason}")
 
     def acknowledge(self, template: str, **extra: Any) -> None:
@@ -141,23 +158,48 @@ class ActionContext:
                     )
                 )
         recent = list(stored)
-        recent += [
-            row.recipients
-            for row in pending(
-                self.session,
-                OutboxMessage,
-                lambda r: r.kind == "ack" and r.client_id == client_id and r.created_at >= since,
-            )
-        ]
+        writes = self.writes
+        if writes is not None:
+            recent += writes.acks(client_id, since)
+        else:
+            recent += [
+                row.recipients
+                for row in pending(
+                    self.session,
+                    OutboxMessage,
+                    lambda r: r.kind == "ack" and r.client_id == client_id and r.created_at >= since,
+                )
+            ]
         sent_today = sum(1 for recipients in recent if self.reply_to in recipients)
         if sent_today >= self.settings.auto_answer_cap_per_day:
-            self.effects.append(
-                f"no {template}: {sent_today} automatic answers to {self.reply_to} today already"
-            )
+            self.effects.append(f"no {template}: {sent_today} automatic answers to {self.reply_to} today already")
             return
         key = f"ack:{template}:{self.reply_message_id or short_hash(self.inbound_id, self.now)}"
         # Inbound Message-IDs are stored without their angle brackets; the headers need them back.
         thread = f"<{self.reply_message_id.strip('<>')}>" if self.reply_message_id else None
+        if writes is not None:
+            # In an inbox batch the reply was recorded for the first time in this transaction (Message-ID and
+            # coordinates checked), so no stored row can hold a key made from it; the unique index still guards.
+            if not claim_key(self.session, key):
+                return
+            writes.add_outbox(
+                self.composer.outbox_row(
+                    key=key,
+                    kind="ack",
+                    template=template,
+                    client=self.client,
+                    invoices=self.invoices,
+                    recipients=[self.reply_to],
+                    now=self.now,
+                    today=self.today,
+                    jurisdiction=self.profile.jurisdiction,
+                    in_reply_to=thread,
+                    references=[thread] if thread else [],
+                    **extra,
+                )
+            )
+            self.effects.append(f"{template} queued to {self.reply_to}")
+            return
         row = self.composer.enqueue(
             self.session,
             key=key,
@@ -171,9 +213,6 @@ class ActionContext:
             jurisdiction=self.profile.jurisdiction,
             in_reply_to=thread,
             references=[thread] if thread else [],
-            # In an inbox batch the reply was recorded for the first time in this transaction (Message-ID and
-            # coordinates checked), so no stored row can hold a key made from it; the unique index still guards.
-            fresh_key=self.lookups is not None,
             **extra,
         )
         if row is not None:
@@ -200,12 +239,28 @@ def _promise(ctx: ActionContext) -> None:
                         select(Promise).where(Promise.invoice_number == number, Promise.status == "pending")
                     )
                 )
+        writes = ctx.writes
         olds = list(stored)
-        olds += pending(ctx.session, Promise, invoice_number=number)
+        if writes is None:
+            olds += pending(ctx.session, Promise, invoice_number=number)
         for old in olds:
             if old.status == "pending":  # as held in memory: an unflushed change wins over the database
                 old.status, old.resolved_at = "superseded", ctx.now
-        if ctx.transition(invoice, InvoiceEvent.PROMISE, promise_date=promised, paused_until=until):
+        for row in writes.pending_promises(number) if writes is not None else ():
+            if row["status"] == "pending":
+                row["status"], row["resolved_at"] = "superseded", ctx.now
+        if not ctx.transition(invoice, InvoiceEvent.PROMISE, promise_date=promised, paused_until=until):
+            continue
+        if writes is not None:
+            writes.add_promise(
+                invoice_number=invoice.number,
+                client_id=invoice.client_id,
+                promised_date=promised,
+                amount=ctx.amount,
+                source="reply" if ctx.inbound_id else "call",
+                now=ctx.now,
+            )
+        else:
             ctx.session.add(
                 Promise(
                     invoice_number=invoice.number,
@@ -244,13 +299,17 @@ def _missing_invoice(ctx: ActionContext) -> None:
                 AuditEntry.at >= since,
             )
         )
-    if earlier is None and pending(
-        ctx.session,
-        AuditEntry,
-        lambda a: a.entity == "client"
-        and a.entity_id == client_id
-        and a.action == "invoice_copy_sent"
-        and a.at >= since,
+    writes = ctx.writes
+    if earlier is None and (
+        writes.copy_sent(client_id, since)
+        if writes is not None
+        else pending(
+            ctx.session,
+            AuditEntry,
+            lambda a: (
+                a.entity == "client" and a.entity_id == client_id and a.action == "invoice_copy_sent" and a.at >= since
+            ),
+        )
     ):
         earlier = 0
     attachments = [doc for doc in (invoice_document(i) for i in ctx.invoices) if doc]
@@ -259,8 +318,7 @@ def _missing_invoice(ctx: ActionContext) -> None:
     for invoice in ctx.invoices:
         if InvoiceState(invoice.state) is InvoiceState.OPEN and (invoice.paused_until or ctx.today) < until:
             invoice.paused_until = until
-            audit(
-                ctx.session,
+            ctx.record_audit(
                 at=ctx.now,
                 actor=ctx.actor,
                 entity="invoice",
@@ -270,8 +328,7 @@ def _missing_invoice(ctx: ActionContext) -> None:
                 reason="invoice copy sent: the debtor gets time to pay it",
                 evidence=ctx.evidence,
             )
-    audit(
-        ctx.session,
+    ctx.record_audit(
         at=ctx.now,
         actor=ctx.actor,
         entity="client",
@@ -344,9 +401,7 @@ def apply_decision(
     if client is None and invoices:
         client = session.get(Client, invoices[0].client_id)
     profile_name = client.profile if client else None
-    profile = (
-        lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
-    )
+    profile = lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
     inbound = session.get(InboundMessage, inbound_id) if inbound_id else None
     ctx = ActionContext(
         session=session,

@@ -6,14 +6,22 @@ reach the database in a few multi-row INSERTs at commit instead of a flush per q
 - :class:`ReplyLookups` memoises only reads that the inbox's own writes never change (who owns an address, a
   client's contact addresses and outstanding invoices, the profiles in force): a reply cannot move an invoice out
   of the outstanding states, change an address or a profile;
-- :func:`pending` lets the reads that *can* depend on an earlier reply of the same batch (acknowledgement cap,
-  idempotency keys, a pending promise, an earlier "invoice copy sent") see the rows not flushed yet.
+- the batch's write-only rows (classifications, audit entries, promises, acknowledgements, review items, call
+  tasks) are not ORM objects but column values in :attr:`ReplyLookups.writes` (``reply_writes.BatchWrites``),
+  inserted with one executemany per table before the commit; the reads that *can* depend on an earlier reply
+  of the same batch (acknowledgement cap, idempotency keys, a pending promise, an earlier "invoice copy sent")
+  consult it. :func:`pending` does the same for the session's unflushed ORM objects (single-message path).
+
+Matching a reply never depends on an earlier reply's effects (it reads addresses, invoice numbers, amounts and
+due dates, which replies do not change), so a batch matches all its replies first and then loads as ORM
+entities only the invoices matched (:meth:`ReplyLookups.load_invoices`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
@@ -22,6 +30,7 @@ from sqlalchemy.orm.attributes import instance_state
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
 from bot.app.profiles import ProfileView, current_profiles
+from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.decision import PUBLIC_DOMAINS, SenderTrust
 from bot.domain.invoice import OUTSTANDING
@@ -30,6 +39,9 @@ from bot.domain.matching import InvoiceMatcher
 T = TypeVar("T")
 
 OUTSTANDING_STATES = [s.value for s in OUTSTANDING]
+
+#: (number, amount, amount paid, due date) of an outstanding invoice, what matching reads.
+OutstandingRow = tuple[str, Decimal, Decimal, date]
 
 
 _PENDING_INDEX = "relance.pending_by_type"
@@ -48,9 +60,7 @@ def _forget_flushed(session: Session, _context: Any) -> None:
     session.info.pop(_PENDING_INDEX, None)
 
 
-def pending(
-    session: Session, model: type[T], where: Callable[[T], bool] | None = None, **equal: object
-) -> list[T]:
+def pending(session: Session, model: type[T], where: Callable[[T], bool] | None = None, **equal: object) -> list[T]:
     """Objects of ``model`` added to the session and not flushed yet, with these attribute values and ``where``."""
     index: dict[type, list[Any]] = session.info.get(_PENDING_INDEX, {})
     return [
@@ -70,11 +80,14 @@ class ReplyLookups:
     def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
         self.settings = settings
+        self.writes = BatchWrites()
         self._profiles: dict[str | None, ProfileView] = {}
         self._senders: dict[str, tuple[list[str], SenderTrust]] = {}
         self._emails: dict[str, set[str]] = {}
-        # Holding the ORM objects keeps them in the identity map: ``session.get(Invoice, n)`` is then free.
-        self._invoices: dict[str, list[Invoice]] = {}
+        self._invoices: dict[str, list[OutstandingRow]] = {}
+        # Holding the matched invoices' ORM objects keeps them in the identity map: ``session.get(Invoice, n)``
+        # is then free.
+        self._entities: dict[str, Invoice] = {}
         self._clients: dict[str, Client] = {}
         self._promises: dict[str, list[Promise]] = {}
         # Acknowledgements recorded for the batch's clients since ``_acks_since``: (client, recipients, created).
@@ -101,7 +114,7 @@ class ReplyLookups:
         self.preload_invoices({c for owners in found.values() for c in owners})
 
     def preload_invoices(self, client_ids: Iterable[str]) -> None:
-        """Clients, their outstanding invoices and those invoices' pending promises (three queries)."""
+        """Clients and their outstanding invoices (as plain rows for matching), in two queries."""
         wanted = set(client_ids) - set(self._invoices)
         if not wanted:
             return
@@ -109,18 +122,25 @@ class ReplyLookups:
             self._invoices[client_id] = []
         for client in self.session.scalars(select(Client).where(Client.client_id.in_(wanted))):
             self._clients[client.client_id] = client
-        numbers: list[str] = []
-        for invoice in self.session.scalars(
-            select(Invoice)
+        for number, client_id, amount, paid, due in self.session.execute(
+            select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
             .where(Invoice.client_id.in_(wanted), Invoice.state.in_(OUTSTANDING_STATES))
             .order_by(Invoice.number)
         ):
-            self._invoices[invoice.client_id].append(invoice)
-            self._promises[invoice.number] = []
-            numbers.append(invoice.number)
-        for i in range(0, len(numbers), 500):
+            self._invoices[client_id].append((number, amount, paid, due))
+
+    def load_invoices(self, numbers: Iterable[str]) -> None:
+        """ORM entities of the invoices a batch's replies matched, and their pending promises (two queries each
+        500 invoices); the reply actions then find them in the identity map."""
+        wanted = sorted(set(numbers) - set(self._entities))
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            for invoice in self.session.scalars(select(Invoice).where(Invoice.number.in_(part))):
+                self._entities[invoice.number] = invoice
+            for number in part:
+                self._promises[number] = []
             for promise in self.session.scalars(
-                select(Promise).where(Promise.invoice_number.in_(numbers[i : i + 500]), Promise.status == "pending")
+                select(Promise).where(Promise.invoice_number.in_(part), Promise.status == "pending")
             ):
                 self._promises[promise.invoice_number].append(promise)
 
@@ -209,7 +229,7 @@ class ReplyLookups:
             return None
         return [recipients for recipients, created in self._acks.get(client_id, []) if created >= since]
 
-    def outstanding(self, client_id: str) -> list[Invoice]:
+    def outstanding(self, client_id: str) -> list[OutstandingRow]:
         """The client's invoices in an outstanding state (a reply never moves one out of these states)."""
         if client_id not in self._invoices:
             self.preload_invoices([client_id])
@@ -233,7 +253,5 @@ def clients_of(session: Session, sender: str) -> tuple[list[str], SenderTrust]:
     domain = sender.rpartition("@")[2]
     if not domain or domain in PUBLIC_DOMAINS:
         return [], SenderTrust.UNKNOWN
-    by_domain = sorted(
-        set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}"))))
-    )
+    by_domain = sorted(set(session.scalars(select(Contact.client_id).where(Contact.email.like(f"%@{domain}")))))
     return by_domain, SenderTrust.DOMAIN if by_domain else SenderTrust.UNKNOWN

@@ -181,7 +181,7 @@ def _outstanding(
 ) -> list[tuple[str, Decimal, Decimal, date]]:
     """(number, amount, paid, due date) of the client's outstanding invoices."""
     if lookups is not None:
-        return [(i.number, i.amount, i.amount_paid, i.due_date) for i in lookups.outstanding(client_id)]
+        return lookups.outstanding(client_id)
     return [
         (n, a, p, d)
         for n, a, p, d in session.execute(

@@ -7,22 +7,25 @@ held-back flushes must get right (acknowledgement cap, superseded promises, chec
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import (
     AuditEntry,
+    ClassificationRecord,
     InboundMessage,
     MailboxCheckpoint,
     OutboxMessage,
     Promise,
     ReviewItem,
+    Task,
 )
 from bot.app.clock import FixedClock
 from bot.app.inbox import InboxProcessor, InboxReport
@@ -62,9 +65,53 @@ MESSAGES = [
 
 def processor(db: sessionmaker[Session], batch_size: int, renderer: Renderer | None = None) -> InboxProcessor:
     settings = load_settings(ROOT / "config", env={})
-    return InboxProcessor(
-        db, settings, FixedClock(NOW), renderer or make_renderer(settings), batch_size=batch_size
-    )
+    return InboxProcessor(db, settings, FixedClock(NOW), renderer or make_renderer(settings), batch_size=batch_size)
+
+
+def reply(i: int, sender: str, subject: str, body: str, headers: str = "") -> bytes:
+    return (
+        f"From: <{sender}>\r\nTo: collections@relance.test\r\nSubject: {subject}\r\n"
+        f"Date: Tue, 03 Nov 2026 10:{i:02d}:00 +0100\r\nMessage-ID: <m{i}@test>\r\n{headers}MIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def bounce(i: int, recipient: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.relance.test\r\nTo: collections@relance.test\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nDate: Tue, 03 Nov 2026 10:{i:02d}:00 +0100\r\n"
+        f"Message-ID: <b{i}@mx.relance.test>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="r1"\r\n\r\n'
+        "--r1\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n"
+        "--r1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.relance.test\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\r\n--r1--\r\n"
+    ).encode()
+
+
+#: Every kind of effect, several times from one address in one batch: the reads that must see an earlier
+#: reply's rows (review and task keys, "invoice copy sent" twice, acknowledgement cap) are exercised.
+MIXED = [
+    reply(1, "ap@beta.test", "Re: facture INV-3", "We dispute invoice INV-3: the goods never arrived."),
+    reply(2, "compta@alpha.test", "Re: Relance INV-1", "Nous avons déjà payé la facture INV-1 le 28/10/2026."),
+    reply(7, "someone@unknown.test", "Question", "Bonjour, pouvez-vous me rappeler ?"),
+    # Batches grow 1, 2, 4, 8...: messages 4 to 7 are one batch, where the second of each pair must see the first.
+    reply(
+        3, "compta@alpha.test", "Re: Relance INV-2", "Nous n'avons jamais reçu la facture INV-2, merci de la renvoyer."
+    ),
+    reply(4, "compta@alpha.test", "Re: Relance INV-2", "Nous n'avons toujours pas reçu la facture INV-2."),
+    bounce(5, "ap@beta.test"),
+    bounce(6, "ap@beta.test"),
+    reply(
+        8,
+        "compta@alpha.test",
+        "Absence du bureau",
+        "Je suis absent jusqu'au 20/11/2026.",
+        "Auto-Submitted: auto-replied\r\n",
+    ),
+    reply(9, "compta@alpha.test", "Re: Relance INV-1", "Nous réglerons la facture INV-1 le 25/11/2026."),
+    reply(10, "compta@alpha.test", "Re: INV-1", "Pouvons-nous payer INV-1 en trois fois ?"),
+]
 
 
 def outcome(db: sessionmaker[Session]) -> dict[str, Any]:
@@ -81,15 +128,77 @@ def outcome(db: sessionmaker[Session]) -> dict[str, Any]:
         }
 
 
-def test_batches_give_the_outcome_of_one_transaction_per_message(
-    db: sessionmaker[Session], tmp_path: Path
-) -> None:
-    """GIVEN replies from one address in one batch WHEN read in batches THEN same rows as one by one."""
-    one_by_one = session_factory(open_database(f"sqlite:///{tmp_path / 'one.db'}"))
-    with db() as src, one_by_one() as dst, dst.begin():
-        for table in ("clients", "contacts", "invoices"):
+def every_row(db: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the inbox writes, as stored (JSON as text), without ids; inbound ids as the message's UID."""
+    tables = (
+        "inbound_messages",
+        "classifications",
+        "audit_log",
+        "promises",
+        "outbox",
+        "review_items",
+        "tasks",
+        "invoices",
+        "clients",
+        "contacts",
+        "mailbox_checkpoints",
+    )
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with db() as s:
+        uid: dict[Any, Any] = {i: u for i, u in s.execute(text("SELECT id, uid FROM inbound_messages"))}
+        for table in tables:
+            rows = s.execute(text(f"SELECT * FROM {table}")).mappings()
+            out[table] = sorted(
+                (
+                    tuple((k, uid.get(v) if k == "inbound_id" else v) for k, v in row.items() if k != "id")
+                    for row in rows
+                ),
+                key=repr,
+            )
+    return out
+
+
+def copy_ledger(db: sessionmaker[Session], path: Path) -> sessionmaker[Session]:
+    other = session_factory(open_database(f"sqlite:///{path}"))
+    with db() as src, other() as dst, dst.begin():
+        for table in ("clients", "contacts", "invoices", "audit_log"):  # audit: the import's entries
             for row in src.execute(select(InboundMessage.metadata.tables[table])).mappings():
                 dst.execute(InboundMessage.metadata.tables[table].insert().values(**row))
+    return other
+
+
+def test_every_row_of_a_mixed_batch_is_the_row_of_one_transaction_per_message(
+    db: sessionmaker[Session], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN replies of every kind, several per address WHEN read in one batch THEN every table holds the
+    rows (audit, classifications, review items, tasks, outbox) one transaction per message gives."""
+    one_by_one = copy_ledger(db, tmp_path / "one.db")
+    with caplog.at_level(logging.WARNING, logger="bot.app.inbox_batch"):
+        report_batched = processor(db, batch_size=100).run_once(ListMailbox(MIXED))
+    assert not caplog.records  # no batch fell back to one transaction per message (the unique keys held)
+    report_single = InboxReport()
+    single = processor(one_by_one, batch_size=1)
+    for mail in ListMailbox(MIXED).fetch_new(0, None):
+        single.process(mail, report_single)
+    assert report_batched.as_dict() == report_single.as_dict()
+    batched, alone = every_row(db), every_row(one_by_one)
+    for table in batched:
+        assert batched[table] == alone[table], table
+    # The batch did meet every path it claims to cover.
+    assert {"dispute", "already_paid", "missing_invoice", "bounce", "promise_to_pay"} <= set(report_batched.intents)
+    assert report_batched.quarantined == 0
+    with db() as s:
+        actions = set(s.scalars(select(AuditEntry.action)))
+        assert {"dispute", "paid_claim", "invoice_copy_sent", "bouncing", "promise"} <= actions
+        assert s.scalar(select(func.count(Task.id))) == 1  # two bounces of one address: one call task
+        kinds = set(s.scalars(select(ReviewItem.kind)))
+        assert {"reply", "unmatched", "client_flag"} <= kinds  # client_flag: the second "not received"
+        assert s.scalar(select(func.count(ClassificationRecord.id))) == len(MIXED)
+
+
+def test_batches_give_the_outcome_of_one_transaction_per_message(db: sessionmaker[Session], tmp_path: Path) -> None:
+    """GIVEN replies from one address in one batch WHEN read in batches THEN same rows as one by one."""
+    one_by_one = copy_ledger(db, tmp_path / "one.db")
     report_batched = processor(db, batch_size=100).run_once(ListMailbox(MESSAGES))
     report_single = InboxReport()
     single = processor(one_by_one, batch_size=1)
@@ -97,6 +206,7 @@ def test_batches_give_the_outcome_of_one_transaction_per_message(
         single.process(mail, report_single)
     batched = outcome(db)
     assert batched == outcome(one_by_one)
+    assert every_row(db) == every_row(one_by_one)
     assert report_batched.as_dict() == report_single.as_dict()
     # The cap (3 automatic answers per address per day) held inside one batch, and each invoice kept one
     # pending promise, the latest.

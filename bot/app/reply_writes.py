@@ -1,0 +1,162 @@
+"""The write-only rows of one inbox batch, collected as column values and inserted with a few executemany calls.
+
+SQLite gives SQLAlchemy no way to insert many ORM objects that need their primary key in one statement, so a
+batch of 1,000 replies cost 1,000 INSERTs per table (classifications, audit entries, promises...) plus the unit
+of work's bookkeeping. Nothing in the batch needs those rows' ids, so they are kept here as dicts and written
+just before the batch's commit, in the same transaction: what is durable, and when, is unchanged.
+
+The reads that must see an earlier reply's rows of the same batch (the acknowledgement cap, a pending promise
+to supersede, an earlier "invoice copy sent", review item and call task keys) consult the indexes kept here
+instead of the session's unflushed objects. Rows are inserted in the order they were collected, which is the
+order the unit of work would have used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+
+from bot.adapters.db.models import AuditEntry, ClassificationRecord, Promise, ReviewItem, Task
+from bot.app.audit import audit_values
+
+
+class BatchWrites:
+    """Rows to insert at the end of one inbox batch, with the look-ups its later replies need."""
+
+    def __init__(self) -> None:
+        self.classifications: list[dict[str, Any]] = []
+        self.audit: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.promises: list[dict[str, Any]] = []
+        self.reviews: list[dict[str, Any]] = []
+        self.tasks: list[dict[str, Any]] = []
+        self._promises_by_invoice: dict[str, list[dict[str, Any]]] = {}
+        self._review_keys: set[str] = set()
+        self._task_keys: set[str] = set()
+        self._acks: dict[str, list[tuple[list[str], datetime]]] = {}
+        self._copies: dict[str, list[datetime]] = {}  # client → "invoice_copy_sent" audit times
+
+    # ------------------------------------------------------------- collecting
+
+    def add_audit(self, **values: Any) -> None:
+        """An audit entry, same arguments as ``audit.audit`` without the session."""
+        row = audit_values(**values)
+        self.audit.append(row)
+        if row["entity"] == "client" and row["action"] == "invoice_copy_sent":
+            self._copies.setdefault(row["entity_id"], []).append(row["at"])
+
+    def add_outbox(self, row: dict[str, Any]) -> None:
+        """An outbox row from ``Composer.outbox_row`` (its key already claimed with ``outbox.claim_key``)."""
+        self.outbox.append(row)
+        if row["kind"] == "ack":
+            self._acks.setdefault(row["client_id"], []).append((row["recipients"], row["created_at"]))
+
+    def add_promise(
+        self,
+        *,
+        invoice_number: str,
+        client_id: str,
+        promised_date: date,
+        amount: Any,
+        source: str,
+        now: datetime,
+    ) -> None:
+        row = {
+            "invoice_number": invoice_number,
+            "client_id": client_id,
+            "promised_date": promised_date,
+            "amount": amount,
+            "source": source,
+            "status": "pending",
+            "created_at": now,
+            "resolved_at": None,
+        }
+        self.promises.append(row)
+        self._promises_by_invoice.setdefault(invoice_number, []).append(row)
+
+    def add_review(
+        self,
+        *,
+        kind: str,
+        inbound_id: int | None,
+        reason: str,
+        now: datetime,
+        client_id: str | None = None,
+        invoice_numbers: Sequence[str] = (),
+        intent: str | None = None,
+        confidence: float | None = None,
+        amount: Any = None,
+        source_key: str | None = None,
+    ) -> None:
+        # Every review row carries the same keys (one executemany); the columns left out are those the ORM
+        # path never sets either (NULL, not JSON null, for ``resolution``).
+        self.reviews.append(
+            {
+                "kind": kind,
+                "status": "open",
+                "inbound_id": inbound_id,
+                "client_id": client_id,
+                "invoice_numbers": list(invoice_numbers),
+                "intent": intent,
+                "confidence": confidence,
+                "amount": amount,
+                "reason": reason,
+                "source_key": source_key,
+                "created_at": now,
+            }
+        )
+        if source_key is not None:
+            self._review_keys.add(source_key)
+
+    def add_task(self, **values: Any) -> None:
+        """A task row (every column but the id and the ones only a person fills in)."""
+        self.tasks.append(values)
+        if values.get("source_key") is not None:
+            self._task_keys.add(values["source_key"])
+
+    def add_classification(self, **values: Any) -> None:
+        self.classifications.append(values)
+
+    # ------------------------------------------------------------- reading back
+
+    def pending_promises(self, invoice_number: str) -> list[dict[str, Any]]:
+        """This batch's promise rows on the invoice (any status), in the order they were made."""
+        return self._promises_by_invoice.get(invoice_number, [])
+
+    def has_review(self, source_key: str) -> bool:
+        return source_key in self._review_keys
+
+    def has_task(self, source_key: str) -> bool:
+        return source_key in self._task_keys
+
+    def acks(self, client_id: str, since: datetime) -> list[list[str]]:
+        """Recipients of this batch's acknowledgements to the client made since ``since``."""
+        return [recipients for recipients, created in self._acks.get(client_id, []) if created >= since]
+
+    def copy_sent(self, client_id: str, since: datetime) -> bool:
+        """Whether this batch sent the client an invoice copy since ``since``."""
+        return any(at >= since for at in self._copies.get(client_id, []))
+
+    # ------------------------------------------------------------- writing
+
+    def flush(self, session: Session) -> None:
+        """Insert everything collected, in the caller's transaction (one executemany per table)."""
+        from bot.app.outbox import insert_outbox  # outbox → follow_up → reply_lookups → here: a cycle at import
+
+        for model, rows in (
+            (ClassificationRecord, self.classifications),
+            (Promise, self.promises),
+            (ReviewItem, self.reviews),
+            (Task, self.tasks),
+            (AuditEntry, self.audit),
+        ):
+            if rows:
+                # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
+                session.execute(insert(cast(Table, model.__table__)), rows)
+        insert_outbox(session, self.outbox)
+        for rows in (self.classifications, self.promises, self.reviews, self.tasks, self.audit, self.outbox):
+            rows.clear()
