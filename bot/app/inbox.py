@@ -22,19 +22,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import (
     ClassificationRecord,
-    Client,
-    Contact,
     InboundMessage,
     MailboxCheckpoint,
     ReviewItem,
 )
-from bot.app.audit import audit
-from bot.app.follow_up import mark_bouncing, raise_call_task
 from bot.app.inbox_batch import BatchRunner, Started
 from bot.app.inbox_prepare import Reader, default_workers
 from bot.app.reply_actions import apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
+from bot.app.reply_outcomes import (
+    FOLDER_PROCESSED,
+    FOLDER_QUARANTINE,
+    FOLDER_REVIEW,
+    add_review,
+    bounce,
+    defer_for_absence,
+)
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
@@ -45,9 +49,6 @@ from bot.ports import Clock, InboundMail, Mailbox, Renderer
 
 log = logging.getLogger(__name__)
 
-FOLDER_PROCESSED = "relance/processed"
-FOLDER_REVIEW = "relance/review"
-FOLDER_QUARANTINE = "relance/quarantine"
 REMITTANCE_WORDS = (
     "virement",
     "remittance",
@@ -360,10 +361,10 @@ class InboxProcessor:
         report.intents[classification.intent.value] += 1
         intent = classification.intent
         if intent is Intent.BOUNCE and parsed.bounce is not None:
-            return self._bounce(session, row, parsed, match, report, writes)
+            return bounce(session, row, parsed, match, report, writes, self.clock.now())
         decision = decide(classification, match, self.settings.confidence_threshold)
         if intent is Intent.AUTO_REPLY:
-            self._auto_reply(session, parsed, match, writes)
+            defer_for_absence(session, parsed, match, writes, self.clock.now())
             if not decision.automatic:  # e.g. "I have left, write to ...": a person updates the contact
                 self._review(session, row, classification, match, decision, writes)
                 report.review += 1
@@ -416,7 +417,7 @@ class InboxProcessor:
         writes: BatchWrites | None,
     ) -> None:
         row.status = "review"
-        _add_review(
+        add_review(
             session,
             writes,
             now=self.clock.now(),
@@ -430,103 +431,6 @@ class InboxProcessor:
             reason="; ".join(decision.reasons) or "needs a person",
             source_key=f"reply:{row.id}",
         )
-
-    def _bounce(
-        self,
-        session: Session,
-        row: InboundMessage,
-        parsed: ParsedMessage,
-        match: Match,
-        report: InboxReport,
-        writes: BatchWrites | None,
-    ) -> str:
-        bounce = parsed.bounce
-        assert bounce is not None
-        now = self.clock.now()
-        recipient = (bounce.recipient or "").lower()
-        contacts = list(session.scalars(select(Contact).where(Contact.email == recipient))) if recipient else []
-        if not contacts and match.client_id:
-            contacts = (
-                [
-                    c
-                    for c in session.scalars(select(Contact).where(Contact.client_id == match.client_id))
-                    if c.status == "active"
-                ][:1]
-                if not recipient
-                else []
-            )
-        if not bounce.is_permanent:
-            report.processed += 1
-            return FOLDER_PROCESSED  # a delay warning: the server is still trying; nothing to change yet
-        if not contacts:
-            row.status = "review"
-            _add_review(
-                session,
-                writes,
-                now=now,
-                kind="unmatched",
-                inbound_id=row.id,
-                client_id=match.client_id,
-                invoice_numbers=list(match.invoice_numbers),
-                intent=Intent.BOUNCE.value,
-                reason=f"bounce for {recipient or 'an unknown recipient'}: no contact found",
-                source_key=f"reply:{row.id}",
-            )
-            report.review += 1
-            return FOLDER_REVIEW
-        for contact in contacts:
-            mark_bouncing(
-                session,
-                contact,
-                now=now,
-                detail=f"{bounce.status or ''} {bounce.diagnostic or ''}".strip(),
-                reason=f"delivery failure notice {parsed.message_id or row.id}",
-                writes=writes,
-                bounce_status=bounce.status,
-            )
-            raise_call_task(
-                session,
-                key=f"bounce:{contact.email}:{bounce.status}",
-                client_id=contact.client_id,
-                invoice_numbers=match.invoice_numbers,
-                reason=f"e-mail to {contact.email} bounced ({bounce.status}): find a new address",
-                now=now,
-                writes=writes,
-            )
-        report.processed += 1
-        return FOLDER_PROCESSED
-
-    def _auto_reply(self, session: Session, parsed: ParsedMessage, match: Match, writes: BatchWrites | None) -> None:
-        if not (parsed.return_date and match.client_id):
-            return
-        client = session.get(Client, match.client_id)
-        if client is None or (client.paused_until and client.paused_until >= parsed.return_date):
-            return
-        old = client.paused_until
-        client.paused_until = parsed.return_date
-        client.updated_at = self.clock.now()
-        values: dict[str, Any] = {
-            "at": self.clock.now(),
-            "actor": "bot",
-            "entity": "client",
-            "entity_id": client.client_id,
-            "action": "paused",
-            "old": {"paused_until": old.isoformat() if old else None},
-            "new": {"paused_until": parsed.return_date.isoformat()},
-            "reason": f"out-of-office notice: back on {parsed.return_date.isoformat()}",
-        }
-        if writes is not None:
-            writes.add_audit(**values)
-        else:
-            audit(session, **values)
-
-
-def _add_review(session: Session, writes: BatchWrites | None, *, now: datetime, **values: Any) -> None:
-    """A review item in the session, or collected for the batch's multi-row INSERT."""
-    if writes is not None:
-        writes.add_review(now=now, **values)
-    else:
-        session.add(ReviewItem(status="open", created_at=now, **values))
 
 
 def decision_blocks_thread(match: Match) -> bool:

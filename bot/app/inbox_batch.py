@@ -111,7 +111,8 @@ class BatchRunner:
     def _commit(
         self, mails: Sequence[InboundMail], prepared: Sequence[Prepared], report: InboxReport
     ) -> list[tuple[InboundMail, str | None]]:
-        from bot.app.inbox import FOLDER_PROCESSED, FOLDER_QUARANTINE, inbound_row
+        from bot.app.inbox import inbound_row
+        from bot.app.reply_outcomes import FOLDER_PROCESSED, FOLDER_QUARANTINE
 
         p = self.processor
         outcome: dict[Coordinates, str | None] = {}
