@@ -1,41 +1,41 @@
-"""The planner's snapshots read from the ledger: open invoices streamed client by client, and the clients.
+"""What the planner reads from the ledger: open invoices streamed client by client, and the clients.
 
-The daily plan reads every open invoice (a million in the benchmark), so this path skips the ORM and
-SQLAlchemy's per-value result processing: the compiled query runs on the driver (streamed) and values are
-converted here, once per distinct value where that pays. SQLite hands back ISO strings for ``Date`` and
-floats/ints for ``Numeric``; PostgreSQL's driver already returns ``date`` and ``Decimal``.
+The daily plan reads every open invoice (a million in the benchmark), so this path skips the ORM,
+SQLAlchemy's per-value result processing and even snapshot objects: the compiled query runs on the driver
+(streamed) and its tuples go to :meth:`Planner.plan_rows` as they are. PostgreSQL's driver already returns
+``date`` and ``Decimal``; SQLite hands back ISO strings for ``Date`` (converted here, each distinct date
+parsed once) and floats/ints for ``Numeric`` (left alone: the planner only compares the two amounts).
 """
 
 from __future__ import annotations
 
 import gc
-import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any, cast
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any
 
 from sqlalchemy import ClauseElement, Connection, func, select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Task
 from bot.domain.invoice import InvoiceState
-from bot.domain.planner import ClientSnapshot, InvoiceSnapshot
+from bot.domain.planner import ClientSnapshot, InvoiceRow, new_client_snapshot
 
 FETCH = 5000
-_CACHE_LIMIT = 50_000  # distinct dates or amounts kept converted (bounded: amounts are mostly distinct)
+#: libpq 17 added chunked rows mode, which ``psycopg``'s ``stream(size=...)`` uses.
+_LIBPQ_CHUNKED = 170000
+_CACHE_LIMIT = 50_000  # distinct dates kept parsed (bounded, though a ledger has few)
 
 _OPEN_QUERY = (
     select(
-        Invoice.number,
         Invoice.client_id,
-        Invoice.issue_date,
+        Invoice.number,
         Invoice.due_date,
         Invoice.amount,
         Invoice.amount_paid,
-        Invoice.currency,
         Invoice.paused_until,
         Invoice.promise_date,
         Invoice.last_step,
@@ -45,16 +45,8 @@ _OPEN_QUERY = (
     .where(Invoice.state == InvoiceState.OPEN.value)
     .order_by(Invoice.client_id)
 )
-
-
-class _Money(dict[Any, Decimal]):
-    """float/int/str from the driver -> the ``Decimal`` SQLAlchemy's ``Numeric(14, 2)`` would return."""
-
-    def __missing__(self, value: Any) -> Decimal:
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-        found = self[value] = Decimal(value) if isinstance(value, Decimal | str) else Decimal(f"{value:.2f}")
-        return found
+#: The planner's row layout, which the query above must follow column for column (checked by the tests).
+OPEN_COLUMNS = tuple(c.name for c in _OPEN_QUERY.selected_columns)
 
 
 class _Dates(dict[str, date]):
@@ -67,167 +59,71 @@ class _Dates(dict[str, date]):
         return found
 
 
-class _Snapshot:
-    """Builds a genuine :class:`InvoiceSnapshot` several times faster than its own constructor.
-
-    A frozen dataclass sets each of its 13 fields through ``object.__setattr__`` (about 5 us a snapshot,
-    more than fetching the row); this twin has the same slots, sets them plainly, then becomes an
-    ``InvoiceSnapshot`` (``__class__`` assignment between classes of identical slot layout). The result is
-    indistinguishable: same type, frozen, equal to a normally built one. Used only when the fields match
-    exactly (checked below and by the tests); otherwise the normal constructor is used.
-    """
-
-    __slots__ = InvoiceSnapshot.__slots__
-
-    def __init__(
-        self,
-        number: str,
-        client_id: str,
-        issue_date: date,
-        due_date: date,
-        amount: Decimal,
-        amount_paid: Decimal,
-        currency: str,
-        state: InvoiceState,
-        paused_until: date | None,
-        promise_date: date | None,
-        last_step: str | None,
-        last_step_on: date | None,
-        cycle: int,
-    ) -> None:
-        self.number = number
-        self.client_id = client_id
-        self.issue_date = issue_date
-        self.due_date = due_date
-        self.amount = amount
-        self.amount_paid = amount_paid
-        self.currency = currency
-        self.state = state
-        self.paused_until = paused_until
-        self.promise_date = promise_date
-        self.last_step = last_step
-        self.last_step_on = last_step_on
-        self.cycle = cycle
-        self.__class__ = InvoiceSnapshot  # type: ignore[assignment]
-
-
-def _fast_constructor_fits() -> bool:
-    names = tuple(f.name for f in fields(InvoiceSnapshot))
-    params = tuple(inspect.signature(_Snapshot.__init__).parameters)[1:]
-    return (
-        names == params and tuple(InvoiceSnapshot.__slots__) == names and not hasattr(InvoiceSnapshot, "__post_init__")
-    )
-
-
-#: What builds invoice snapshots here (``InvoiceSnapshot`` itself if its fields ever change).
-make_snapshot: Callable[..., InvoiceSnapshot] = (
-    cast("Callable[..., InvoiceSnapshot]", _Snapshot) if _fast_constructor_fits() else InvoiceSnapshot
-)
-
-
 def _sql(conn: Connection, query: ClauseElement) -> str:
     # Literal binds: the only parameter is the constant state name, and this keeps the SQL driver-neutral.
     return str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _stream(conn: Connection, query: ClauseElement) -> Iterator[Sequence[Any]]:
-    """Plain driver tuples in batches, on the session's own connection and transaction.
+@contextmanager
+def _open_rows(conn: Connection, query: ClauseElement) -> Iterator[Iterator[Sequence[Any]]]:
+    """Plain driver tuples, streamed on the session's own connection and transaction.
 
     The DB-API cursor is used directly because wrapping every row in a SQLAlchemy ``Row`` costs about half
-    as much again as fetching it. PostgreSQL gets a server-side (named) cursor so memory stays flat.
+    as much again as fetching it, and rows flow through C iterators only (``chain``, psycopg's stream).
+    SQLite's rows are re-made with real dates (:func:`_dated`). Memory stays flat on PostgreSQL too: chunked
+    rows mode (libpq 17+), else a named (server-side) cursor. Chunked mode is one query whose rows the
+    server keeps sending while the planner works on the previous chunk; a named cursor waits for a FETCH
+    round trip per batch instead, the server idle meanwhile.
     """
     driver = conn.connection.driver_connection
     if driver is None:  # pragma: no cover - a live session connection always has one
         raise RuntimeError("no DB-API connection behind the session")
     sql = _sql(conn, query)
-    named = conn.dialect.name == "postgresql"
-    cursor = driver.cursor(name="relance_open_invoices") if named else driver.cursor()
+    if conn.dialect.name == "postgresql":
+        import psycopg
+
+        if psycopg.pq.version() >= _LIBPQ_CHUNKED:
+            rows = driver.cursor().stream(sql, size=FETCH)
+            try:
+                yield rows
+            finally:
+                # Left early: read the rest rather than let psycopg cancel the query, which would abort
+                # the session's transaction (a named cursor is simply closed).
+                for _row in rows:
+                    pass
+            return
+        cursor = driver.cursor(name="relance_open_invoices")
+    else:
+        cursor = driver.cursor()
     try:
         cursor.execute(sql)
-        while batch := cursor.fetchmany(FETCH):
-            yield batch
+        batches = iter(lambda: cursor.fetchmany(FETCH), [])
+        if conn.dialect.name == "sqlite":
+            dates = _Dates()
+            batches = (_dated(batch, dates) for batch in batches)
+        yield chain.from_iterable(batches)
     finally:
         cursor.close()
 
 
-def open_invoice_groups(session: Session) -> Iterator[tuple[str, list[InvoiceSnapshot]]]:
-    """Open invoices grouped by client, streamed in client order (a client's invoices come together)."""
+def _dated(batch: Sequence[Any], dates: _Dates) -> list[InvoiceRow]:
+    """SQLite rows with their ISO date texts turned into dates (amounts stay the driver's numbers)."""
+    return [
+        (client, number, dates[due], amount, paid, paused and dates[paused], promised and dates[promised], step,
+         on and dates[on], cycle)
+        for client, number, due, amount, paid, paused, promised, step, on, cycle in batch
+    ]  # fmt: skip
+
+
+def open_invoice_groups(session: Session) -> Iterator[tuple[str, Iterator[InvoiceRow]]]:
+    """Open invoices as planner rows grouped by client, streamed in client order (each client once).
+
+    Each group is an iterator valid until the next group is taken (``itertools.groupby``).
+    """
     if session.autoflush:
         session.flush()  # pending changes first, as an ORM query would (the cursor below bypasses the ORM)
-    conn = session.connection()
-    builder = _GroupBuilder(converted=conn.dialect.name == "sqlite")
-    for batch in _stream(conn, _OPEN_QUERY):
-        yield from builder.add(batch)
-    if builder.group:
-        yield builder.current, builder.group
-
-
-class _GroupBuilder:
-    """Turns driver rows into snapshots grouped by client, carrying a client's group across batches.
-
-    Two copies of the row loop, on purpose: this is the hot path of the daily plan (a million rows), and
-    the PostgreSQL one has nothing to convert, so it must not pay a call per value.
-    """
-
-    def __init__(self, *, converted: bool) -> None:
-        self.converted = converted
-        self.dates, self.money = _Dates(), _Money()
-        self.current = ""
-        self.group: list[InvoiceSnapshot] = []
-
-    def add(self, batch: Sequence[Any]) -> list[tuple[str, list[InvoiceSnapshot]]]:
-        done: list[tuple[str, list[InvoiceSnapshot]]] = []
-        snapshot, open_state = make_snapshot, InvoiceState.OPEN
-        current, group = self.current, self.group
-        if self.converted:
-            dates, money = self.dates, self.money
-            for number, client_id, issued, due, amount, paid, currency, paused, promised, step, on, cycle in batch:
-                if client_id != current:
-                    if group:
-                        done.append((current, group))
-                    current, group = client_id, []
-                group.append(
-                    snapshot(
-                        number,
-                        client_id,
-                        dates[issued],
-                        dates[due],
-                        money[amount],
-                        money[paid],
-                        currency,
-                        open_state,
-                        None if paused is None else dates[paused],
-                        None if promised is None else dates[promised],
-                        step,
-                        None if on is None else dates[on],
-                        cycle,
-                    )
-                )
-        else:
-            for number, client_id, issued, due, amount, paid, currency, paused, promised, step, on, cycle in batch:
-                if client_id != current:
-                    if group:
-                        done.append((current, group))
-                    current, group = client_id, []
-                group.append(
-                    snapshot(
-                        number,
-                        client_id,
-                        issued,
-                        due,
-                        amount,
-                        paid,
-                        currency,
-                        open_state,
-                        paused,
-                        promised,
-                        step,
-                        on,
-                        cycle,
-                    )
-                )
-        self.current, self.group = current, group
-        return done
+    with _open_rows(session.connection(), _OPEN_QUERY) as rows:
+        yield from groupby(rows, itemgetter(0))
 
 
 @contextmanager
@@ -251,36 +147,44 @@ def gc_paused() -> Iterator[None]:
 def client_snapshots(session: Session) -> dict[str, ClientSnapshot]:
     """Every client as the planner sees it: active contacts in order, and the day of its last reminder
     (email queued, or letter task) so the minimum gap between written reminders holds."""
+    # Core results on the session's connection, fetched whole (a row each, 50,000 clients in the benchmark):
+    # the ORM's result layer and row-by-row fetching cost more than the rows themselves.
+    conn = session.connection()
     emails: dict[str, list[str]] = {}
-    for client_id, email in session.execute(
+    for client_id, email in conn.execute(
         select(Contact.client_id, Contact.email).where(Contact.status == "active").order_by(Contact.position)
-    ):
-        emails.setdefault(client_id, []).append(email)
+    ).all():
+        found = emails.get(client_id)
+        if found is None:
+            emails[client_id] = [email]
+        else:
+            found.append(email)
     last: dict[str, date] = {}
-    for client_id, when in session.execute(
+    for client_id, when in conn.execute(
         select(OutboxMessage.client_id, func.max(OutboxMessage.next_attempt_at))
         .where(OutboxMessage.kind == "reminder")
         .group_by(OutboxMessage.client_id)
     ):
         if when is not None:
             last[client_id] = (when if isinstance(when, datetime) else datetime.fromisoformat(str(when))).date()
-    for client_id, letter_day in session.execute(
+    for client_id, letter_day in conn.execute(
         select(Task.client_id, func.max(Task.due_on)).where(Task.kind == "letter").group_by(Task.client_id)
     ):
         if letter_day is not None and (client_id not in last or letter_day > last[client_id]):
             last[client_id] = letter_day
+    make, no_emails = new_client_snapshot, ()
     return {
-        client_id: ClientSnapshot(
+        client_id: make(
             client_id,
             name,
             language,
             profile,
-            tuple(emails.get(client_id, ())),
+            tuple(found) if (found := emails.get(client_id)) else no_emails,
             excluded,
             paused_until,
             last.get(client_id),
         )
-        for client_id, name, language, profile, excluded, paused_until in session.execute(
+        for client_id, name, language, profile, excluded, paused_until in conn.execute(
             select(
                 Client.client_id,
                 Client.name,
@@ -289,5 +193,5 @@ def client_snapshots(session: Session) -> dict[str, ClientSnapshot]:
                 Client.excluded,
                 Client.paused_until,
             )
-        )
+        ).all()
     }

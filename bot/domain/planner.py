@@ -1,7 +1,8 @@
 """The dunning planner: at one moment, which client gets which step for which invoices, and when it leaves.
 
-Pure: it reads snapshots (plain frozen dataclasses the app maps database rows to) and returns actions; it
-sends, records and changes nothing. Rules, in the order they apply to each invoice:
+Pure: it reads snapshots (plain frozen dataclasses; for the daily plan's million invoices, plain
+:data:`InvoiceRow` tuples straight from the ledger query) and returns actions; it sends, records and changes
+nothing. Rules, in the order they apply to each invoice:
 
 1. only ``open`` invoices with a balance are reminded (``REMINDABLE``); an invoice paused until today or later
    and one whose promise (plus the profile's grace days) has not run out yet are left alone;
@@ -29,15 +30,16 @@ next window opening (weekends and public holidays skipped), always aware UTC.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from bot.domain.cadence import BusinessCalendar, local_noon, next_send_time, window_opening
@@ -46,7 +48,6 @@ from bot.domain.invoice import REMINDABLE, InvoiceState
 from bot.domain.profile import REMINDER_CHANNELS, Channel, Profile, ProfilesConfig
 
 log = logging.getLogger(__name__)
-_OPEN = InvoiceState.OPEN
 
 
 class Blocked(StrEnum):
@@ -75,6 +76,31 @@ class InvoiceSnapshot:
     last_step: str | None = None
     last_step_on: date | None = None
     cycle: int = 0
+
+
+#: An open invoice as :meth:`Planner.plan_rows` reads it, a plain tuple (what the ledger query returns):
+#: ``(client_id, number, due_date, amount, amount_paid, paused_until, promise_date, last_step, last_step_on,
+#: cycle)``. Amounts are only compared with each other, so the float SQLite returns for a two-decimal
+#: ``NUMERIC`` orders exactly like its ``Decimal``.
+InvoiceRow = tuple[
+    str, str, date, Decimal | float, Decimal | float, date | None, date | None, str | None, date | None, int
+]
+
+
+def as_row(invoice: InvoiceSnapshot) -> InvoiceRow:
+    """``invoice`` as the planner's row (its state is the caller's to check)."""
+    return (
+        invoice.client_id,
+        invoice.number,
+        invoice.due_date,
+        invoice.amount,
+        invoice.amount_paid,
+        invoice.paused_until,
+        invoice.promise_date,
+        invoice.last_step,
+        invoice.last_step_on,
+        invoice.cycle,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +156,97 @@ class PlannedAction:
         }
 
 
+class _ClientTwin:
+    """Builds a genuine :class:`ClientSnapshot`, see :class:`_ActionTwin` (one per client of the ledger)."""
+
+    __slots__ = ClientSnapshot.__slots__
+
+    def __init__(
+        self,
+        client_id: str,
+        name: str,
+        language: str,
+        profile: str,
+        emails: tuple[str, ...] = (),
+        excluded: bool = False,
+        paused_until: date | None = None,
+        last_reminder_on: date | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.name = name
+        self.language = language
+        self.profile = profile
+        self.emails = emails
+        self.excluded = excluded
+        self.paused_until = paused_until
+        self.last_reminder_on = last_reminder_on
+        self.__class__ = ClientSnapshot  # type: ignore[assignment]
+
+
+class _ActionTwin:
+    """Builds a genuine :class:`PlannedAction` about four times faster than its own constructor.
+
+    A frozen dataclass sets each field through ``object.__setattr__`` (3 us for 12 fields, as much as
+    planning the invoices behind an action); this twin has the same slots, sets them plainly, then becomes a
+    ``PlannedAction`` (``__class__`` assignment between classes of identical slot layout). The result is
+    indistinguishable: same type, frozen, equal to a normally built one. Used only while the fields match
+    exactly (:func:`_twin_fits`, checked by the tests too).
+    """
+
+    __slots__ = PlannedAction.__slots__
+
+    def __init__(
+        self,
+        client_id: str,
+        invoice_numbers: tuple[str, ...],
+        step: str,
+        step_index: int,
+        channel: Channel,
+        template: str | None,
+        language: str,
+        send_at: datetime,
+        cycle: int,
+        blocked: Blocked | None,
+        profile: str,
+        timezone: str,
+    ) -> None:
+        self.client_id = client_id
+        self.invoice_numbers = invoice_numbers
+        self.step = step
+        self.step_index = step_index
+        self.channel = channel
+        self.template = template
+        self.language = language
+        self.send_at = send_at
+        self.cycle = cycle
+        self.blocked = blocked
+        self.profile = profile
+        self.timezone = timezone
+        self.__class__ = PlannedAction  # type: ignore[assignment]
+
+
+def _twin_fits(cls: type[Any], twin: type[Any]) -> bool:
+    names = tuple(f.name for f in fields(cls))
+    params = tuple(inspect.signature(twin.__init__).parameters)[1:]
+    defaults = [f.default for f in fields(cls)]
+    twin_defaults = [p.default for p in inspect.signature(twin.__init__).parameters.values()][1:]
+    return (
+        names == params
+        and tuple(cls.__slots__) == names
+        and defaults == [MISSING if d is inspect.Parameter.empty else d for d in twin_defaults]
+        and not hasattr(cls, "__post_init__")
+    )
+
+
+#: Build snapshots and actions through these (the plain constructors if the twins ever stop fitting).
+new_client_snapshot: Callable[..., ClientSnapshot] = (
+    cast("Callable[..., ClientSnapshot]", _ClientTwin) if _twin_fits(ClientSnapshot, _ClientTwin) else ClientSnapshot
+)
+new_action: Callable[..., PlannedAction] = (
+    cast("Callable[..., PlannedAction]", _ActionTwin) if _twin_fits(PlannedAction, _ActionTwin) else PlannedAction
+)
+
+
 def ledger_is_stale(
     today: date,
     ledger_last_import: datetime | date | None,
@@ -149,7 +266,7 @@ class _ProfilePlan:
 
     __slots__ = (
         "name", "profile", "calendar", "today", "moment", "send_at", "send_day", "stale", "promise_cutoff",
-        "offsets", "thresholds", "index_of", "gaps", "written", "_openings",
+        "offsets", "thresholds", "index_of", "ladder", "timezone", "_openings",
     )  # fmt: skip
 
     def __init__(
@@ -179,8 +296,16 @@ class _ProfilePlan:
         # Step i is due when due_date <= today - offset_i; reversed so the list ascends for bisect.
         self.thresholds = [self.today - timedelta(days=o) for o in reversed(self.offsets)]
         self.index_of = {s.name: i for i, s in enumerate(steps)}
-        self.gaps = [profile.min_gap_days if s.min_gap_days is None else s.min_gap_days for s in steps]
-        self.written = [s.channel in REMINDER_CHANNELS for s in steps]
+        #: Per step, what an action needs: name, channel, template, is email, is written, the minimum gap
+        #: before it, and the last day a previous written reminder makes it too close to send today.
+        self.ladder = []
+        for s in steps:
+            gap = timedelta(days=profile.min_gap_days if s.min_gap_days is None else s.min_gap_days)
+            written = s.channel in REMINDER_CHANNELS
+            self.ladder.append(
+                (s.name, s.channel, s.template, s.channel is Channel.EMAIL, written, gap, self.send_day - gap)
+            )
+        self.timezone = profile.timezone
         self._openings: dict[date, datetime] = {}
 
     def due_index(self, due_date: date) -> int:
@@ -234,6 +359,14 @@ class Planner:
 
     def plan_client(self, client: ClientSnapshot, invoices: Iterable[InvoiceSnapshot]) -> list[PlannedAction]:
         """The actions due for one client, most advanced step first."""
+        return self.plan_rows(client, (as_row(i) for i in invoices if i.state in REMINDABLE))
+
+    def plan_rows(self, client: ClientSnapshot, rows: Iterable[InvoiceRow]) -> list[PlannedAction]:
+        """``plan_client`` for invoices given as :data:`InvoiceRow` tuples, all of them remindable.
+
+        The database path: the app streams the ledger's open invoices as plain rows, so a million invoices
+        cost no object each. ``rows`` is left unread for an excluded client or an unknown profile.
+        """
         if client.excluded:
             return []
         pp = self._plans.get(client.profile)
@@ -242,87 +375,87 @@ class Planner:
                 self.unknown_profiles.add(client.profile)
                 log.warning("client %s has unknown profile %r: not planned", client.client_id, client.profile)
             return []
-        groups = self._due_groups(pp, invoices)
+        groups = self._due_groups(pp, rows)
         if not groups:
             return []
         return self._actions(pp, client, groups)
 
-    def _due_groups(
-        self, pp: _ProfilePlan, invoices: Iterable[InvoiceSnapshot]
-    ) -> dict[tuple[int, int, str], list[str]]:
+    def _due_groups(self, pp: _ProfilePlan, rows: Iterable[InvoiceRow]) -> dict[tuple[int, int, str], list[str]]:
+        """Invoice numbers by ``(-step index, cycle, number or "" when grouped)``: sorted, the most advanced
+        step comes first with no key function."""
+        # The hot loop of the daily plan (once per open invoice): locals only, cheapest tests first.
         today, promise_cutoff, index_of = pp.today, pp.promise_cutoff, pp.index_of
-        thresholds, n = pp.thresholds, len(pp.thresholds)
+        thresholds, last = pp.thresholds, len(pp.thresholds) - 1
         group = pp.profile.group_invoices
         groups: dict[tuple[int, int, str], list[str]] = {}
-        for inv in invoices:
-            # Identity first: the common case skips hashing the enum (Enum.__hash__ runs in Python).
-            if (inv.state is not _OPEN and inv.state not in REMINDABLE) or inv.amount_paid >= inv.amount:
+        for _client, number, due, amount, paid, paused, promised, step, step_on, cycle in rows:
+            if paid >= amount or (paused is not None and paused >= today):
                 continue
-            if inv.paused_until is not None and inv.paused_until >= today:
+            back = bisect_left(thresholds, due) - last  # minus the index of the latest step due (> 0: none)
+            if back > 0 or (promised is not None and promised >= promise_cutoff):
                 continue
-            idx = n - bisect_left(thresholds, inv.due_date) - 1
-            if idx < 0:
-                continue
-            promised = inv.promise_date
-            if promised is not None and promised >= promise_cutoff:
-                continue
-            if inv.last_step is not None:
-                done = index_of.get(inv.last_step)
+            if step is not None:
+                done = index_of.get(step)
                 if done is None:
-                    done = pp.index_at(inv.due_date, inv.last_step_on)
-                if idx <= done:
+                    done = pp.index_at(due, step_on)
+                if -back <= done:
                     continue
                 if promised is not None:
                     # The promise was broken (a pending one returned above): walk the ladder step by step.
-                    idx = done + 1
-            key = (idx, inv.cycle, "" if group else inv.number)
+                    back = -done - 1
+            key = (back, cycle, "" if group else number)
             found = groups.get(key)
             if found is None:
-                groups[key] = [inv.number]
+                groups[key] = [number]
             else:
-                found.append(inv.number)
+                found.append(number)
         return groups
 
     def _actions(
         self, pp: _ProfilePlan, client: ClientSnapshot, groups: dict[tuple[int, int, str], list[str]]
     ) -> list[PlannedAction]:
-        steps = pp.profile.steps
         client_blocked: Blocked | None = None
         if client.paused_until is not None and client.paused_until >= pp.today:
             client_blocked = Blocked.CLIENT_PAUSED
         elif pp.stale:
             client_blocked = Blocked.STALE_LEDGER
+        client_id, language, no_email = client.client_id, client.language, not client.emails
+        ladder, send_day, planned_send_at, make = pp.ladder, pp.send_day, pp.send_at, new_action
         last_written = client.last_reminder_on
         actions: list[PlannedAction] = []
         # Most advanced step first: when the gap allows only one written reminder, the firmest one goes.
-        for key in sorted(groups, key=lambda k: (-k[0], k[1:])):
-            idx, cycle = key[0], key[1]
-            step = steps[idx]
+        for key in sorted(groups):
+            back, cycle, _number = key
+            name, channel, template, email, written, gap, too_close_after = ladder[-back]
             blocked = client_blocked
-            send_at = pp.send_at
-            if blocked is None and step.channel is Channel.EMAIL and not client.emails:
-                blocked = Blocked.NO_ACTIVE_CONTACT
-            if blocked is None and pp.written[idx]:
-                gap = pp.gaps[idx]
-                if last_written is not None and (pp.send_day - last_written).days < gap:
-                    blocked = Blocked.MIN_GAP
-                    send_at = pp.opening(last_written + timedelta(days=gap))
-                else:
-                    last_written = pp.send_day
+            send_at = planned_send_at
+            if blocked is None:
+                if email and no_email:
+                    blocked = Blocked.NO_ACTIVE_CONTACT
+                elif written:
+                    # Fewer than ``gap`` days between the last written reminder and today's sending day.
+                    if last_written is not None and last_written > too_close_after:
+                        blocked = Blocked.MIN_GAP
+                        send_at = pp.opening(last_written + gap)
+                    else:
+                        last_written = send_day
+            numbers = groups[key]
+            if len(numbers) > 1:
+                numbers.sort()
             actions.append(
-                PlannedAction(
-                    client_id=client.client_id,
-                    invoice_numbers=tuple(sorted(groups[key])),
-                    step=step.name,
-                    step_index=idx,
-                    channel=step.channel,
-                    template=step.template,
-                    language=client.language,
-                    send_at=send_at,
-                    cycle=cycle,
-                    blocked=blocked,
-                    profile=pp.name,
-                    timezone=pp.profile.timezone,
+                make(
+                    client_id,
+                    tuple(numbers),
+                    name,
+                    -back,
+                    channel,
+                    template,
+                    language,
+                    send_at,
+                    cycle,
+                    blocked,
+                    pp.name,
+                    pp.timezone,
                 )
             )
         return actions

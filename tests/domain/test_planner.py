@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import FrozenInstanceError, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -16,10 +17,14 @@ from bot.domain.invoice import InvoiceState
 from bot.domain.planner import (
     Blocked,
     ClientSnapshot,
+    InvoiceRow,
     InvoiceSnapshot,
     PlannedAction,
     Planner,
+    as_row,
     ledger_is_stale,
+    new_action,
+    new_client_snapshot,
     plan,
     upcoming_step,
 )
@@ -346,3 +351,42 @@ def test_upcoming_step_for_display() -> None:
     assert upcoming_step(invoice(), profile) == (0, DUE - timedelta(days=10))
     assert upcoming_step(invoice(last_step="reminder_1"), profile) == (2, DUE + timedelta(days=10))
     assert upcoming_step(invoice(last_step="handover"), profile) is None
+
+
+def test_rows_plan_like_snapshots_and_rows_of_excluded_clients_are_not_read() -> None:
+    invoices = [
+        invoice("F-1"),
+        invoice("F-2", due_date=DUE - timedelta(days=25)),
+        invoice("F-3", amount_paid=Decimal("1200.00")),
+        invoice("F-4", last_step="reminder_1", last_step_on=DUE + timedelta(days=1)),
+    ]
+    planner = Planner(at(26), CONFIG, CALENDARS, DUE + timedelta(days=26))
+    from_rows = planner.plan_rows(client(), [as_row(i) for i in invoices])
+    assert from_rows == planner.plan_client(client(), invoices)
+    assert [(a.step, a.invoice_numbers) for a in from_rows] == [("handover", ("F-2",)), ("reminder_2", ("F-1", "F-4"))]
+    # SQLite hands amounts back as floats: they compare like the Decimals.
+    floats = [(*as_row(i)[:3], float(i.amount), float(i.amount_paid), *as_row(i)[5:]) for i in invoices]
+    assert planner.plan_rows(client(), floats) == from_rows  # type: ignore[arg-type]
+
+    def unread() -> Iterator[InvoiceRow]:
+        raise AssertionError("rows read for a client that is not planned")
+        yield  # pragma: no cover
+
+    assert planner.plan_rows(client(excluded=True), unread()) == []
+    assert planner.plan_rows(client(profile="vip"), unread()) == []
+
+
+def test_the_fast_constructors_build_genuine_frozen_values() -> None:
+    [action] = run(at(1), [invoice("F-2"), invoice("F-1")])
+    args = [getattr(action, f.name) for f in fields(PlannedAction)]
+    fast, normal = new_action(*args), PlannedAction(*args)
+    assert new_action is not PlannedAction, "the fast constructor no longer fits PlannedAction's fields"
+    assert type(fast) is PlannedAction and fast == normal == action and hash(fast) == hash(normal)
+    assert action.invoice_numbers == ("F-1", "F-2")
+    with pytest.raises(FrozenInstanceError):
+        fast.step = "other"  # type: ignore[misc]
+    snapshot = client()
+    values = [getattr(snapshot, f.name) for f in fields(ClientSnapshot)]
+    assert new_client_snapshot is not ClientSnapshot, "the fast constructor no longer fits ClientSnapshot's fields"
+    assert type(new_client_snapshot(*values)) is ClientSnapshot and new_client_snapshot(*values) == snapshot
+    assert new_client_snapshot("C1", "Dupont SA", "fr", "p") == ClientSnapshot("C1", "Dupont SA", "fr", "p")
