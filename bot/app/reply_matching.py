@@ -8,11 +8,9 @@ client's open invoices, and finally the client's only open invoice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +24,7 @@ from bot.domain.extraction.invoice_refs import find_invoice_refs
 from bot.domain.intent import Classification
 from bot.domain.invoice import OUTSTANDING
 from bot.domain.message import ParsedMessage
+from bot.domain.number_mentions import MentionText
 
 _OUTSTANDING = [s.value for s in OUTSTANDING]
 
@@ -192,33 +191,14 @@ def _outstanding(
     ]
 
 
-@lru_cache(maxsize=65_536)
-def _digit_groups(number: str) -> tuple[str, ...]:
-    """The digit groups of a ledger number without their leading zeros: each must appear in a text that names it.
-
-    A cheap test that spares the regular expression (and its compilation) for almost every invoice of a client.
-    """
-    return tuple(str(int(r)) for r in re.findall(r"\d+", number))
-
-
-@lru_cache(maxsize=4_096)
-def _number_pattern(number: str) -> re.Pattern[str]:
-    """A ledger number as people write it: any case, optional separators, leading zeros of groups optional."""
-    runs = re.findall(r"[A-Za-z]+|\d+", number)
-    parts = [re.escape(r) if not r.isdigit() else "0*" + str(int(r)) for r in runs]
-    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_/.]?".join(parts) + r"(?![0-9])", re.IGNORECASE)
-
-
 def numbers_written(numbers: Sequence[str], parsed: ParsedMessage) -> list[str]:
     """Those of ``numbers`` (a client's ledger numbers) that appear in the message, whatever their scheme."""
-    text = "\n".join(
-        t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text) if t
+    text = MentionText(
+        "\n".join(
+            t[:50_000] for t in (parsed.reply_text, parsed.subject, parsed.quoted_text, parsed.returned_text) if t
+        )
     )
-    return [
-        number
-        for number in numbers
-        if all(d in text for d in _digit_groups(number)) and _number_pattern(number).search(text)
-    ]
+    return [number for number in numbers if text.mentions(number)]
 
 
 def _ledger_lookup(
