@@ -28,6 +28,25 @@ _BYTES_TABLE = bytes(b if b in _KEEP else 0x20 for b in range(256))
 def word_text(folded: str) -> str:
     """Folded text reduced to words separated by single spaces (apostrophes and punctuation become spaces;
     currency signs stand alone so "£416" reads "£ 416")."""
+    words = " ".join(_translated(folded).split())
+    if "\x01" in words:
+        words = words.replace("\x01", "€")
+    if "\x02" in words:
+        words = words.replace("\x02", "£")
+    return words
+
+
+def word_list(folded: str) -> list[str]:
+    """``word_text(folded).split()``, without joining the words only to split them again."""
+    words = _translated(folded).split()
+    if "\x01" in folded or "\x02" in folded or "€" in folded or "£" in folded:
+        words = [w.replace("\x01", "€").replace("\x02", "£") for w in words]
+    return words
+
+
+def _translated(folded: str) -> str:
+    """``folded`` with every character but letters, digits and currency signs turned into spaces (€ and £ as
+    one-byte placeholders)."""
     t = folded
     if "\x01" in t or "\x02" in t:
         t = t.replace("\x01", " ").replace("\x02", " ")  # the placeholders' own bytes are separators
@@ -42,12 +61,7 @@ def word_text(folded: str) -> str:
         if "£" in t:
             t = t.replace("£", " \x02 ")
         raw = t.encode("ascii", "replace")
-    words = " ".join(raw.translate(_BYTES_TABLE).decode("ascii").split())
-    if "\x01" in words:
-        words = words.replace("\x01", "€")
-    if "\x02" in words:
-        words = words.replace("\x02", "£")
-    return words
+    return raw.translate(_BYTES_TABLE).decode("ascii")
 
 
 def compile_phrase(phrase: str) -> str:
@@ -216,29 +230,42 @@ def trigger_positions(lexicon: Lexicon, words_text: str) -> dict[str, list[tuple
     Phrases whose first word cannot be told (``lexicon.always_by_cue``) are not listed here.
     """
     memo = lexicon.token_memo
+    inert = lexicon.inert_tokens
     tokens = words_text.split(" ")
     present = set(tokens)
     present.discard("")
     present.discard("\n")
-    # Phrases each word of this reply may start, once per distinct word, keeping those whose needed words
-    # the reply holds.
-    starts: dict[str, list[tuple[str, int]]] = {}
-    for token in present:
-        entries = memo.get(token)
-        if entries is None:
-            entries = _token_triggers(lexicon, token)
+    disjoint = present.isdisjoint
+    # Phrases each word of this reply may start, keeping those whose needed words the reply holds. Most
+    # words start no phrase: a set difference in C drops those already seen, and only the others are looked
+    # at, once per distinct word.
+    starts: dict[str, list[tuple[str, int]] | tuple[tuple[str, int], ...]] = {}
+    for token in present.difference(inert):
+        triggers = memo.get(token)
+        if triggers is None:
+            triggers = _token_triggers(lexicon, token)
+            if not triggers[0] and not triggers[1]:
+                if len(inert) < 200_000:
+                    inert.add(token)
+                continue
             if len(memo) < 200_000:
-                memo[token] = entries
-        usable: list[tuple[str, int]] = []
-        for key, need in entries:
-            for words in need:
-                if present.isdisjoint(words):
-                    break
-            else:
-                usable.append(key)
-        if usable:
-            starts[token] = usable
+                memo[token] = triggers
+        free, needy = triggers
+        if needy:
+            usable = list(free)
+            for key, need in needy:
+                for words in need:
+                    if disjoint(words):
+                        break
+                else:
+                    usable.append(key)
+            if usable:
+                starts[token] = usable
+        elif free:
+            starts[token] = free
     found: dict[str, list[tuple[int, int, int]]] = {}
+    if not starts:
+        return found
     pos = 0
     line = 0
     for token in tokens:
@@ -259,14 +286,28 @@ def trigger_positions(lexicon: Lexicon, words_text: str) -> dict[str, list[tuple
     return found
 
 
-def _token_triggers(lexicon: Lexicon, token: str) -> tuple[tuple[tuple[str, int], tuple[frozenset[str], ...]], ...]:
-    """(phrase key, needed words) of the phrases ``token`` may start."""
+_Triggers = tuple[tuple[tuple[str, int], ...], tuple[tuple[tuple[str, int], tuple[frozenset[str], ...]], ...]]
+
+
+def _token_triggers(lexicon: Lexicon, token: str) -> _Triggers:
+    """(phrase keys, (phrase key, needed words)) of the phrases ``token`` may start: first those that need no
+    other word, then those that do."""
     keys = list(lexicon.by_word.get(token, ()))
     if token[:1].isdigit():
         keys.extend(lexicon.by_word.get("#", ()))
     for n in range(3, min(len(token), _MAX_PREFIX) + 1):
         keys.extend(lexicon.by_stem.get(token[:n], ()))
-    return tuple((key, lexicon.needs.get(key, ())) for key in keys)
+    free: list[tuple[str, int]] = []
+    needy: list[tuple[tuple[str, int], tuple[frozenset[str], ...]]] = []
+    for key in keys:
+        # a word set holding the token itself is present wherever the token is; the smaller sets, likelier to
+        # be absent, are tested first
+        need = tuple(sorted((w for w in lexicon.needs.get(key, ()) if token not in w), key=len))
+        if need:
+            needy.append((key, need))
+        else:
+            free.append(key)
+    return tuple(free), tuple(needy)
 
 
 def _phrases(phrases: list[str]) -> tuple[Phrase, ...]:
@@ -326,9 +367,8 @@ class Lexicon:
     firm_deadline: re.Pattern[str]
     vocabulary: tuple[str, ...]
     # Per-lexicon memos (token → phrase keys, word → typo-corrected word): most words recur across replies.
-    token_memo: dict[str, tuple[tuple[tuple[str, int], tuple[frozenset[str], ...]], ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    token_memo: dict[str, _Triggers] = field(default_factory=dict, compare=False, repr=False)
+    inert_tokens: set[str] = field(default_factory=set, compare=False, repr=False)  # words that start no phrase
     corrections: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     kept_words: set[str] = field(default_factory=set, compare=False, repr=False)
 

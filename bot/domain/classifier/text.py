@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -12,13 +12,18 @@ from rapidfuzz.distance import Levenshtein
 from bot.domain.classifier.lexicon import Lexicon, word_text
 
 # A sentence ends at . ! ? ; : followed by a space, or at a line break not followed by a lower-case
-# continuation.
-_BOUNDARY = re.compile(r"[.!?;:\n]")
+# continuation. The pattern leaves out at once the marks inside numbers, dates and times ("1.234,56", "15.12",
+# "10:30") and the line breaks before an ASCII lower-case letter, which the loop below would skip anyway; it
+# opens on a character class so that the regex engine skips to the candidates (an alternation whose branches
+# open on classes would be tried at every character).
+_BOUNDARY = re.compile(r"[.!?;:\n](?:(?<=\n)(?![ \t]{0,38}[a-z])|(?<!\n)(?=\s|\Z))")
 _ABBREVIATION = re.compile(r"(?:^|\W)(?:fact|no|n°|ref|inv|mr|mme|me|dr|st|cf|tel|env|p\.ex)$")
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
+    """One sentence of a reply (a tuple: built several times per reply, where a frozen dataclass costs a
+    ``object.__setattr__`` per field)."""
+
     start: int  # span in the folded text
     end: int
     words: str  # word text (refs replaced by "zref", typos corrected)
@@ -56,7 +61,7 @@ def _correct(word: str, vocabulary: tuple[str, ...]) -> str | None:
     letter: short words collide too easily ("said" is one edit from "paid").
     """
     limit = 2 if len(word) >= 9 else 1
-    candidates = [v for v in vocabulary if v[0] == word[0] and abs(len(v) - len(word)) <= limit]
+    candidates = [v for v in _by_initial(vocabulary).get(word[0], ()) if abs(len(v) - len(word)) <= limit]
     if not candidates:
         return None
     best = process.extractOne(word, candidates, scorer=Levenshtein.distance, score_cutoff=limit)
@@ -66,15 +71,16 @@ def _correct(word: str, vocabulary: tuple[str, ...]) -> str | None:
 def sentence_words(folded_sentence: str, lexicon: Lexicon, ref_spans: list[tuple[int, int]]) -> Sentence:
     """Word text of one folded sentence (offsets relative to it) with refs as "zref" and typos corrected."""
     text = folded_sentence
-    for s, e in sorted(ref_spans, reverse=True):
-        text = text[:s] + " zref " + text[e:]
+    if ref_spans:
+        for s, e in sorted(ref_spans, reverse=True):
+            text = text[:s] + " zref " + text[e:]
     joined = word_text(text)
     words = joined.split(" ")
     fixes = lexicon.corrections
     kept = lexicon.kept_words
     local: dict[str, str] = {}  # corrections that no longer fit in the lexicon's memo
     # Set operations in C decide the common case (every word already known to stand as written).
-    for w in set(words).difference(kept):
+    for w in () if kept.issuperset(words) else set(words).difference(kept):
         if w in fixes:
             continue
         fixed = w
@@ -89,6 +95,15 @@ def sentence_words(folded_sentence: str, lexicon: Lexicon, ref_spans: list[tuple
     out = [local.get(w) or fixes.get(w, w) for w in words]
     corrected = frozenset(f for w, f in zip(words, out, strict=True) if f != w)
     return Sentence(0, len(folded_sentence), " ".join(out), corrected)
+
+
+@functools.cache
+def _by_initial(vocabulary: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The vocabulary's words by first letter, each list in vocabulary order."""
+    index: dict[str, list[str]] = {}
+    for v in vocabulary:
+        index.setdefault(v[0], []).append(v)
+    return {k: tuple(v) for k, v in index.items()}
 
 
 @functools.cache

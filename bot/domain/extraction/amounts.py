@@ -10,9 +10,11 @@ amount when a currency is attached, when it has cents, or when the words around 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from bot.domain.extraction.anchored import matches_at
 from bot.domain.extraction.normalise import fold
 
 _CUR_BEFORE = r"(?P<cb>€|£|\$|eur\b|euros?\b|gbp\b|usd\b)\s?"
@@ -23,12 +25,38 @@ _AMOUNT = re.compile(
     rf"(?<![\w./-])(?:{_CUR_BEFORE})?{_NUMBER}(?:{_CUR_AFTER})?(?![\w/%-]|[.,]\d| ?%)",
 )
 # Words that announce a sum even when no currency is written.
-_MONEY_CONTEXT = re.compile(
-    r"(?:cheque|virement|paiement|reglement|versement|acompte|montant|somme|total|solde|reste|balance|payment|"
-    r"transfer|amount|sum|deposit|cheque|check|remaining|pay|payer|regler|vire|wire|paid|paye|regle)"
-    r"(?: (?:de|of|d'un montant de|du montant de|the))?\s*$"
+_MONEY_WORDS = (
+    "cheque|virement|paiement|reglement|versement|acompte|montant|somme|total|solde|reste|balance|payment|"
+    "transfer|amount|sum|deposit|cheque|check|remaining|pay|payer|regler|vire|wire|paid|paye|regle"
 )
+_MONEY_LINKS = "de|of|d'un montant de|du montant de|the"
+_MONEY_CONTEXT = re.compile(rf"(?:{_MONEY_WORDS})(?: (?:{_MONEY_LINKS}))?\s*$")
+# A text _MONEY_CONTEXT finds ends, before its spaces, with one of these: str.endswith rules most numbers out
+# before the regex is tried at every character.
+_MONEY_TAILS = tuple({*_MONEY_WORDS.split("|"), *_MONEY_LINKS.split("|")})
 _DIGIT = re.compile(r"\d")
+# Where an amount can start: the first digit of a digit run (the pattern's look-behind excludes a digit
+# before) or a currency written before the number. Searching these first is much cheaper than trying _AMOUNT,
+# which opens on a look-behind, at every character. Both patterns open on a class or a literal, which the
+# regex engine skips to ("\\d\\d*" rather than "\\d+": a repeat gives it nothing to skip to).
+_DIGIT_RUN = re.compile(r"\d\d*")
+_CURRENCY = re.compile(r"€|£|\$|eur|gbp|usd")
+_CENTS = re.compile(r"[.,]\d{2}$")
+_CENT = Decimal("0.01")
+
+
+def _amount_matches(t: str) -> Iterator[re.Match[str]]:
+    """``_AMOUNT.finditer(t)``, tried only at digit runs and currencies."""
+    starts = [r.start() for r in _DIGIT_RUN.finditer(t)]
+    if "€" in t or "£" in t or "$" in t or "eur" in t or "gbp" in t or "usd" in t:
+        starts = sorted({*starts, *(c.start() for c in _CURRENCY.finditer(t))})
+    return matches_at(_AMOUNT, t, starts)
+
+
+def _money_context(before: str) -> bool:
+    return before.rstrip().endswith(_MONEY_TAILS) and _MONEY_CONTEXT.search(before) is not None
+
+
 _ENUM_BEFORE = re.compile(r"\d[.,]\d{2}\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+|puis)\s*$")
 _ENUM_AFTER = re.compile(r"^\s*(?:€|eur|euros|£)?\s*(?:et|and|,|\+)\s*\d+[.,]\d{2}")
 
@@ -66,7 +94,7 @@ def parse_number(raw: str) -> Decimal | None:
     two digits are decimals.
     """
     s = raw.replace(" ", "").replace("'", "")
-    if not s or not any(ch.isdigit() for ch in s):
+    if not s or not any(map(str.isdigit, s)):
         return None
     last_sep = max(s.rfind(","), s.rfind("."))
     if last_sep >= 0:
@@ -94,24 +122,26 @@ def find_amounts(text: str, *, folded: bool = False) -> list[Amount]:
     found: list[Amount] = []
     if _DIGIT.search(t) is None:
         return found  # every amount has a digit; most replies' sentences have none
-    for m in _AMOUNT.finditer(t):
+    for m in _amount_matches(t):
         num = m.group("num")
         cur_token = m.group("cb") or m.group("ca")
         k_suffix = bool(m.group("k")) or (m.group("ca") or "").strip() in ("k€", "keur")
-        has_cents = bool(re.search(r"[.,]\d{2}$", num))
+        has_cents = _CENTS.search(num) is not None
+        bare = not cur_token and not has_cents and not k_suffix
+        if bare:
+            # most bare numbers are days, counts or references: the context decides before the number is read
+            before = t[max(0, m.start() - 40) : m.start()]
+            after = t[m.end() : m.end() + 20]
+            if not (_money_context(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)):
+                continue
         value = parse_number(num)
         if value is None:
             continue
         if k_suffix:
             value *= 1000
-        if not cur_token and not has_cents and not k_suffix:
-            before = t[max(0, m.start() - 40) : m.start()]
-            after = t[m.end() : m.end() + 20]
-            if not (_MONEY_CONTEXT.search(before) or _ENUM_BEFORE.search(before) or _ENUM_AFTER.search(after)):
-                continue
-            if value < 10 or (1990 <= value <= 2100 and "." not in num and "," not in num and " " not in num):
-                continue
+        if bare and (value < 10 or (1990 <= value <= 2100 and "." not in num and "," not in num and " " not in num)):
+            continue
         if cur_token and not has_cents and value < 1 and not k_suffix:
             continue
-        found.append(Amount(value.quantize(Decimal("0.01")), _currency(cur_token), m.start(), m.end(), m.group(0)))
+        found.append(Amount(value.quantize(_CENT), _currency(cur_token), m.start(), m.end(), m.group(0)))
     return found

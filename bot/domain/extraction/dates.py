@@ -82,7 +82,7 @@ def _vocab() -> _Vocab:
     )
 
 
-_ALPHA_RUN = re.compile(r"[a-z]+")
+_ALPHA_RUN = re.compile(r"[a-z][a-z]*")  # not "[a-z]+": the engine skips to a class, not to a repeat
 _DIGIT = re.compile(r"\d")
 
 
@@ -91,21 +91,46 @@ class _Gate:
     """What a text must hold for a date pattern to have any chance: a cheap test run before the regex.
 
     Each set in ``words`` must share a word with the text's alphabetic runs (a pattern's words always stand
-    whole: they start after a boundary and end before a non-letter); ``digit`` asks for a digit and
-    ``month_text`` for a month name anywhere (it may be glued to "mi"/"fin" before it). Most sentences hold
-    no date at all, and running the 23 patterns over them was most of the extraction's time.
+    whole: they start after a boundary and end before a non-letter); ``digit`` asks for a digit;
+    ``literals`` are sets of strings one of which each match contains (a pattern's phrases are literal
+    text: testing them with ``in`` runs at memchr speed, where the pattern itself, which starts with a
+    look-behind, is tried at every character); ``probe`` is a pattern every match contains a match of,
+    searched fast because it starts with a literal or a character class; ``month_text`` asks for a month
+    name anywhere (it may be glued to "mi"/"fin" before it). Most sentences hold no date at all, and running
+    the 23 patterns over them was most of the extraction's time.
     """
 
     words: tuple[frozenset[str], ...] = ()
     digit: bool = False
     month_text: bool = False
+    literals: tuple[tuple[str, ...], ...] = ()
+    probe: re.Pattern[str] | None = None
 
-    def opens(self, runs: frozenset[str], has_digit: bool, has_month_text: bool) -> bool:
+    def opens(self, t: str, runs: frozenset[str], has_digit: bool, month_text: re.Pattern[str]) -> bool:
         if self.digit and not has_digit:
             return False
-        if self.month_text and not has_month_text:
+        for w in self.words:
+            if runs.isdisjoint(w):
+                return False
+        for options in self.literals:
+            for lit in options:
+                if lit in t:
+                    break
+            else:
+                return False
+        if self.probe is not None and self.probe.search(t) is None:
             return False
-        return all(not runs.isdisjoint(w) for w in self.words)
+        return not self.month_text or month_text.search(t) is not None
+
+
+def _minimal(phrases: Any) -> tuple[str, ...]:
+    """The phrases that contain no other phrase of the set: one of them occurs wherever any phrase does."""
+    items = sorted({str(p) for p in phrases}, key=len)
+    kept: list[str] = []
+    for p in items:
+        if not any(k in p for k in kept):
+            kept.append(p)
+    return tuple(kept)
 
 
 def _first_runs(phrases: Any) -> frozenset[str]:
@@ -173,26 +198,38 @@ def _patterns() -> list[tuple[str, re.Pattern[str], _Gate]]:
         return frozenset().union(*(_first_runs(v.phrases.get(k, ())) for k in kinds))
 
     number_words = _first_runs(v.numbers) | {""}  # the count may be digits
+
+    def lits(*kinds: str) -> tuple[tuple[str, ...], ...]:
+        return tuple(_minimal(v.phrases.get(k, ())) for k in kinds)
+
+    # Probes: patterns every match contains a match of, cheap to search (they start with a class or a literal).
     gates = {
-        "iso": _Gate(digit=True),
-        "numeric": _Gate(digit=True),
-        "day_month": _Gate((months,), digit=True),
-        "month_day": _Gate((months,), digit=True),
-        "mid_month": _Gate(month_text=True),
-        "month_start": _Gate(month_text=True),
-        "named_month_end": _Gate(month_text=True),
-        "weekday_day": _Gate((weekdays,), digit=True),
+        "iso": _Gate(digit=True, probe=re.compile(r"\d\d\d\d-\d")),
+        "numeric": _Gate(digit=True, probe=re.compile(r"\d[/.]\d")),
+        "day_month": _Gate((months,), digit=True, probe=re.compile(rf"\d{ordinal}(?: of)? ")),
+        "month_day": _Gate((months,), digit=True, probe=re.compile(r" \d")),
+        "mid_month": _Gate(month_text=True, literals=lits("mid")),
+        "month_start": _Gate(month_text=True, literals=lits("start")),
+        "named_month_end": _Gate(month_text=True, literals=lits("end_of")),
+        "weekday_day": _Gate((weekdays,), digit=True, probe=re.compile(r" \d")),
         "next_weekday": _Gate((weekdays, _first_runs(v.next_words))),
         "last_weekday": _Gate((weekdays, _first_runs(v.last_words))),
         "weekday": _Gate((weekdays,)),
-        "day_of_month": _Gate((words("day_of_month"),), digit=True),
-        "within": _Gate((words("within"), words("days"), number_words)),
+        "day_of_month": _Gate((words("day_of_month"),), digit=True, probe=re.compile(rf"(?:{ph('day_of_month')}) \d")),
+        "within": _Gate((words("within"), words("days"), number_words), literals=lits("within", "days")),
     }
-    return [(kind, re.compile(p), gates.get(kind, _Gate((words(kind),)))) for kind, p in table]
+    return [(kind, re.compile(p), gates.get(kind, _Gate((words(kind),), literals=lits(kind)))) for kind, p in table]
+
+
+@functools.cache
+def _month_text() -> re.Pattern[str]:
+    """Any month name, even inside a word ("midecembre"): one search instead of a test per name."""
+    return re.compile(_alt(_vocab().months))
 
 
 on_lexicons_changed(_vocab.cache_clear)
 on_lexicons_changed(_patterns.cache_clear)
+on_lexicons_changed(_month_text.cache_clear)
 
 
 def _safe_date(y: int, m: int, d: int) -> date | None:
@@ -308,9 +345,9 @@ def find_dates(text: str, sent: date, *, us_dates: bool = False, folded: bool = 
     candidates: list[tuple[int, int, int, str, re.Match[str]]] = []
     runs = frozenset(_ALPHA_RUN.findall(t)) | {""}
     has_digit = _DIGIT.search(t) is not None
-    has_month_text = any(month in t for month in _vocab().months)
+    month_text = _month_text()
     for prio, (kind, pattern, gate) in enumerate(_patterns()):
-        if not gate.opens(runs, has_digit, has_month_text):
+        if not gate.opens(t, runs, has_digit, month_text):
             continue
         for m in pattern.finditer(t):
             candidates.append((m.start(), m.end(), prio, kind, m))

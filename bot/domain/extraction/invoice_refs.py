@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.extraction.anchored import matches_at
 from bot.domain.extraction.normalise import fold
 from bot.domain.extraction.vocabulary import load_lexicons, on_lexicons_changed
 
@@ -52,10 +53,12 @@ class _Patterns:
     padded: re.Pattern[str]
     not_prefixes: frozenset[str]
     keywords: frozenset[str]
-    article_reach: int  # longest article + its space: how far before the number an article match starts
+    articles: frozenset[str]  # the articles as the article pattern reads them
+    article_lengths: tuple[int, ...]  # their lengths, longest first
     weak_keywords: frozenset[str]  # "ref": leads our invoice number or the payer's own reference
     other_context: re.Pattern[str]
     counted: re.Pattern[str]
+    keyword_starts: re.Pattern[str] | None  # literals every keyword starts with (None: search the pattern)
 
 
 def _alt(words: Any) -> str:
@@ -99,6 +102,7 @@ def _patterns() -> _Patterns:
         rf"(?<![a-z0-9])(?P<kw>{_alt(keywords + weak)})\.?(?: ?(?:{_alt(markers)})\.?)?[ :#-]{{0,3}}"
         rf"(?P<nums>{one}(?:{join}#?{one})*)(?![\d/,.-]\d|\d| ?{_CURRENCY_AFTER})"
     )
+    article_words = {fold(str(a)) for a in articles if str(a).strip()}
     # "la 728", "the 312": a bare sequence after an article. "les 120 portes" counts things instead.
     article = re.compile(
         rf"(?<![a-z0-9])(?:{_alt(articles)}) (?P<num>\d{{3,6}})(?![\d,./-]\d|\d| ?{_CURRENCY_AFTER})"
@@ -108,6 +112,12 @@ def _patterns() -> _Patterns:
     padded = re.compile(r"(?<![\w./-])(00\d{3,4})(?![\w/-]|[.,]\d)")
     # A plural noun of five letters or more after the number counts things ("120 portes", "300 units").
     counted = re.compile(r" ([a-z]{3,}[sx])\b")
+    # Every keyword match starts with one of these literals, found at memchr-like speed where the keyword
+    # pattern (which opens on a look-behind) is tried at every character. The scan does not report a literal
+    # overlapping an earlier one; that one would follow a letter or digit, where no keyword match starts — true
+    # only of literals made of [a-z0-9], so other ones fall back to the pattern's own search.
+    starts = _shortest_prefixes(fold(str(k)) for k in keywords + weak if str(k).strip())
+    keyword_starts = re.compile(_alt(starts)) if all(_ALNUM.fullmatch(w) for w in starts) else None
     return _Patterns(
         prefixed,
         keyword,
@@ -115,7 +125,8 @@ def _patterns() -> _Patterns:
         padded,
         frozenset(fold(str(o)) for o in others) | _UNITS | stop | calendar,
         frozenset(fold(str(k)) for k in keywords + weak),
-        max((len(fold(str(a))) + 1 for a in articles), default=0),
+        frozenset(article_words),
+        tuple(sorted({len(a) for a in article_words}, reverse=True)),
         frozenset(fold(str(k)) for k in weak),
         # the last words before an identifier name another kind of number ("ticket", "transfer, reference")
         re.compile(
@@ -123,41 +134,65 @@ def _patterns() -> _Patterns:
             rf"(?:\W+(?:{_alt(weak + markers)}))?\W*$"
         ),
         counted,
+        keyword_starts,
     )
+
+
+_ALNUM = re.compile(r"[a-z0-9]+")
+
+
+def _shortest_prefixes(words: Iterator[str]) -> list[str]:
+    """The words of which no other word is a prefix: any word starts with one of them."""
+    kept: list[str] = []
+    for w in sorted(set(words), key=len):
+        if not any(w.startswith(k) for k in kept):
+            kept.append(w)
+    return kept
 
 
 on_lexicons_changed(_patterns.cache_clear)
 
 
-_DIGIT_RUN = re.compile(r"\d+")
+_ZEROS = re.compile("00")
+_SPACED_NUMBER = re.compile(r" \d{3,6}(?!\d)")
+# On the reversed text: a digit run's first digit, up to three separators, then a whole word of one to five
+# letters not glued to a digit or a hyphen — the only place a prefixed identifier ("INV-12345", "F 2026 129")
+# can start (see _prefixed_starts).
+_PREFIX_BEFORE_DIGITS = re.compile(r"\d[ \-_/.#]{0,3}[a-z]{1,5}(?![a-z0-9-])")
 
 
-def _near_digits(pattern: re.Pattern[str], t: str, reach: int) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(t)`` for a pattern whose matches hold a digit at most ``reach`` characters after
-    their start: only the few offsets before each run of digits are tried instead of every character (the
-    patterns start with a look-behind, which the regex engine cannot skip through quickly)."""
-    pos = 0
+def _prefixed_starts(t: str) -> list[int]:
+    """Where a prefixed identifier may start: a word of one to five letters, preceded by neither a letter, a
+    digit nor a hyphen, and followed by at most three of " -_/.#" then a digit (what the ``prefixed`` pattern
+    requires). Searched on the reversed text, where the digit comes first and the scan jumps from digit to
+    digit."""
     n = len(t)
-    while pos < n:
-        run = _DIGIT_RUN.search(t, pos)
-        if run is None:
-            return
-        found = None
-        for start in range(max(pos, run.start() - reach), run.start() + 1):
-            found = pattern.match(t, start)
-            if found is not None:
-                break
-        if found is None:
-            pos = run.end()
-            continue
-        yield found
-        pos = found.end()
+    return sorted(n - m.end() for m in _PREFIX_BEFORE_DIGITS.finditer(t[::-1]))
+
+
+def _keyword_matches(p: _Patterns, t: str) -> Iterator[re.Match[str]]:
+    """``p.keyword.finditer(t)``, tried only where a keyword's first letters stand."""
+    if p.keyword_starts is None:
+        return p.keyword.finditer(t)
+    return matches_at(p.keyword, t, [k.start() for k in p.keyword_starts.finditer(t)])
+
+
+def _article_starts(p: _Patterns, t: str) -> list[int]:
+    """Where "la 728" / "the 312" may start: an article, one space, then a run of three to six digits."""
+    starts: list[int] = []
+    for run in _SPACED_NUMBER.finditer(t):
+        end = run.start()  # the space before the digits
+        for length in p.article_lengths:
+            if end >= length and t[end - length : end] in p.articles:
+                starts.append(end - length)
+    return starts
 
 
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
 
+_ONE_NUMBER = re.compile(rf"(?:(?P<prefix>[a-z]{{1,5}})(?P<sep>[-_/.]?))?(?P<body>{_BODY})")
 _DATE_LIKE = re.compile(r"\d{1,2}[/.]\d{1,2}(?:[/.]\d{2,4})?|20\d\d-\d\d-\d\d")
 
 
@@ -183,7 +218,7 @@ def find_invoice_refs(text: str, *, folded: bool = False) -> list[InvoiceRef]:
         spans.append((start, end))
         refs.append(InvoiceRef(written, start, end, full))
 
-    for m in _near_digits(p.prefixed, t, 8):
+    for m in matches_at(p.prefixed, t, _prefixed_starts(t)):
         prefix = m.group("prefix")
         if prefix in p.not_prefixes or _other_number(p, t, m.start()):
             continue
@@ -193,24 +228,26 @@ def find_invoice_refs(text: str, *, folded: bool = False) -> list[InvoiceRef]:
             add(f"{prefix.upper()}{m.group('year')}-{m.group('seq')}", m.start(), m.end(), True)
         elif _digits(m.group("body")) >= 3 and not _DATE_LIKE.fullmatch(m.group("body")):
             add(f"{prefix.upper()}{m.group('sep')}{m.group('body')}", m.start(), m.end(), True)
-    for m in p.keyword.finditer(t):
+    for m in _keyword_matches(p, t):
         if m.group("kw") in p.weak_keywords and _other_number(p, t, m.start("nums")):
             continue
         nums = m.group("nums")
-        for n in re.finditer(rf"(?:(?P<prefix>[a-z]{{1,5}})(?P<sep>[-_/.]?))?(?P<body>{_BODY})", nums):
+        for n in _ONE_NUMBER.finditer(nums):
             start = m.start("nums") + n.start()
             prefix, body = n.group("prefix") or "", n.group("body")
             if prefix in p.not_prefixes or _digits(body) < 3 or _DATE_LIKE.fullmatch(body):
                 continue
             written = f"{prefix.upper()}{n.group('sep')}{body}" if prefix else body
             add(written, start, start + len(n.group(0)), bool(prefix))
-    for m in _near_digits(p.article, t, p.article_reach):
+    for m in matches_at(p.article, t, _article_starts(p, t)):
         after = p.counted.match(t, m.end())
         if after and len(after.group(1)) >= 5 and after.group(1) not in p.not_prefixes:
             continue
         add(m.group("num"), m.start("num"), m.end("num"), False)
-    for m in _near_digits(p.padded, t, 0):
-        add(m.group(1), m.start(), m.end(), False)
+    if "00" in t:
+        # "00326": a zero-padded sequence starts a digit run with "00" (never inside another "00" match)
+        for m in matches_at(p.padded, t, [z.start() for z in _ZEROS.finditer(t)]):
+            add(m.group(1), m.start(), m.end(), False)
     refs.sort(key=lambda r: r.start)
     seen: set[str] = set()
     unique: list[InvoiceRef] = []

@@ -30,13 +30,52 @@ _SINGLE = (
 )
 
 
+# Accent-free form of each non-ASCII character met so far (None: see _char_form), so that a text is folded by a
+# few str.replace calls instead of a full NFD pass and a regex over every character.
+_FORMS: dict[str, str | None] = {}
+_ASCII = frozenset(chr(i) for i in range(128))
+
+
+def _strip_whole(text: str) -> str:
+    stripped = _COMBINING.sub("", unicodedata.normalize("NFD", text))
+    # NFD may change the length for ligatures only; "œ" is not decomposed, so spell it out.
+    return stripped.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae")
+
+
+def _char_form(ch: str) -> str | None:
+    """What :func:`_strip_whole` makes of ``ch`` wherever it stands, or None when that depends on its
+    neighbours: NFD reorders the combining marks that follow one another, and a text's NFD is the concatenation
+    of its characters' only when each character, and the first of its decomposition, is a starter."""
+    form = _FORMS.get(ch, "")
+    if form == "":
+        decomposed = unicodedata.normalize("NFD", ch)
+        if unicodedata.combining(ch) or unicodedata.combining(decomposed[0]):
+            form = None
+        else:
+            form = _strip_whole(ch)
+        if len(_FORMS) < 50_000:
+            _FORMS[ch] = form
+    return form
+
+
 def strip_accents(text: str) -> str:
     """Remove diacritics ("réglée" → "reglee") while keeping every other character."""
     if text.isascii():
         return text
-    stripped = _COMBINING.sub("", unicodedata.normalize("NFD", text))
-    # NFD may change the length for ligatures only; "œ" is not decomposed, so spell it out.
-    return stripped.replace("œ", "oe").replace("Œ", "OE").replace("æ", "ae")
+    forms = []
+    for ch in set(text).difference(_ASCII):
+        form = _char_form(ch)
+        if form is None:
+            return _strip_whole(text)
+        if form != ch:
+            forms.append((ch, form))
+    for ch, form in forms:
+        text = text.replace(ch, form)
+    return text
+
+
+# A run of spaces _SPACES rewrites holds a tab, an odd space or two plain spaces.
+_ODD_SPACE = re.compile(r"[\u00a0\u202f\u2007\u2009]")
 
 
 def fold(text: str) -> str:
@@ -44,5 +83,6 @@ def fold(text: str) -> str:
     for old, new in _SINGLE:
         if old in text:
             text = text.replace(old, new)
-    text = _SPACES.sub(" ", text)
+    if "  " in text or "\t" in text or _ODD_SPACE.search(text) is not None:
+        text = _SPACES.sub(" ", text)
     return strip_accents(text).lower()
