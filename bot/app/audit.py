@@ -23,17 +23,20 @@ def audit(
     new: dict[str, Any] | None = None,
     evidence: list[dict[str, Any]] | None = None,
 ) -> None:
+    """Add an audit entry to the session (the columns of :func:`audit_values`)."""
     session.add(
         AuditEntry(
-            at=at,
-            actor=actor,
-            entity=entity,
-            entity_id=entity_id,
-            action=action,
-            old=old,
-            new=new,
-            reason=reason,
-            evidence=evidence,
+            **audit_values(
+                at=at,
+                actor=actor,
+                entity=entity,
+                entity_id=entity_id,
+                action=action,
+                reason=reason,
+                old=old,
+                new=new,
+                evidence=evidence,
+            )
         )
     )
 

@@ -177,31 +177,7 @@ class ActionContext:
         key = f"ack:{template}:{self.reply_message_id or short_hash(self.inbound_id, self.now)}"
         # Inbound Message-IDs are stored without their angle brackets; the headers need them back.
         thread = f"<{self.reply_message_id.strip('<>')}>" if self.reply_message_id else None
-        if writes is not None:
-            # In an inbox batch the reply was recorded for the first time in this transaction (Message-ID and
-            # coordinates checked), so no stored row can hold a key made from it; the unique index still guards.
-            if not claim_key(self.session, key):
-                return
-            writes.add_outbox(
-                self.composer.outbox_row(
-                    key=key,
-                    kind="ack",
-                    template=template,
-                    client=self.client,
-                    invoices=self.invoices,
-                    recipients=[self.reply_to],
-                    now=self.now,
-                    today=self.today,
-                    jurisdiction=self.profile.jurisdiction,
-                    in_reply_to=thread,
-                    references=[thread] if thread else [],
-                    **extra,
-                )
-            )
-            self.effects.append(f"{template} queued to {self.reply_to}")
-            return
-        row = self.composer.enqueue(
-            self.session,
+        mail: dict[str, Any] = dict(
             key=key,
             kind="ack",
             template=template,
@@ -215,6 +191,15 @@ class ActionContext:
             references=[thread] if thread else [],
             **extra,
         )
+        if writes is not None:
+            # In an inbox batch the reply was recorded for the first time in this transaction (Message-ID and
+            # coordinates checked), so no stored row can hold a key made from it; the unique index still guards.
+            if not claim_key(self.session, key):
+                return
+            writes.add_outbox(self.composer.outbox_row(**mail))
+            self.effects.append(f"{template} queued to {self.reply_to}")
+            return
+        row = self.composer.enqueue(self.session, **mail)
         if row is not None:
             self.effects.append(f"{template} queued to {self.reply_to}")
 
