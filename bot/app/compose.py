@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, OutboxMessage
-from bot.app.outbox import add_to_outbox, outbox_values
+from bot.app.outbox import add_outbox_row, outbox_values
 from bot.app.settings import Settings
 from bot.domain.penalties import LegalRates
 from bot.ports import OutgoingMail, Renderer
@@ -112,9 +112,9 @@ class Composer:
     ) -> OutboxMessage | None:
         """Render ``template`` for the client and record it in the outbox under ``key`` (once only).
 
-        ``fresh_key``: the caller knows no stored row can hold ``key`` (see ``add_to_outbox``).
+        ``fresh_key``: the caller knows no stored row can hold ``key`` (see ``outbox.add_outbox_row``).
         """
-        subject, mail = self.render_mail(
+        values = self.outbox_row(
             key=key,
             kind=kind,
             template=template,
@@ -131,22 +131,7 @@ class Composer:
             not_before=not_before,
             **extra,
         )
-        return add_to_outbox(
-            session,
-            key=key,
-            mail=mail,
-            kind=kind,
-            client_id=client.client_id,
-            invoice_numbers=[i.number for i in invoices],
-            step=step,
-            template=template,
-            language=client.language,
-            subject=subject,
-            now=now,
-            deadline=timedelta(hours=self.settings.send_deadline_hours),
-            not_before=not_before,
-            fresh_key=fresh_key,
-        )
+        return add_outbox_row(session, values, fresh_key=fresh_key)
 
     def outbox_row(
         self,
@@ -161,6 +146,9 @@ class Composer:
         today: date,
         step: str | None = None,
         jurisdiction: str = "fr",
+        in_reply_to: str | None = None,
+        references: Sequence[str] = (),
+        attachments: Sequence[tuple[str, str, bytes]] = (),
         not_before: datetime | None = None,
         **extra: Any,
     ) -> dict[str, Any]:
@@ -180,6 +168,9 @@ class Composer:
             today=today,
             step=step,
             jurisdiction=jurisdiction,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=attachments,
             not_before=not_before,
             **extra,
         )

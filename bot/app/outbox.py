@@ -69,16 +69,9 @@ def add_to_outbox(
     ``fresh_key``: the caller knows no stored row can hold ``key`` (made from something recorded for the first
     time in this transaction), so only the keys this session added are checked; the unique index still guards.
     """
-    # Callers record many messages per transaction: reading without a flush lets their rows go to the database
-    # in a few multi-row INSERTs; the rows not flushed yet are checked in memory.
-    known = None
-    if not fresh_key:
-        with session.no_autoflush:
-            known = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
-    if known is not None or not claim_key(session, key):
-        return None
-    row = OutboxMessage(
-        **outbox_values(
+    return add_outbox_row(
+        session,
+        outbox_values(
             key=key,
             mail=mail,
             kind=kind,
@@ -91,8 +84,23 @@ def add_to_outbox(
             now=now,
             deadline=deadline,
             not_before=not_before,
-        )
+        ),
+        fresh_key=fresh_key,
     )
+
+
+def add_outbox_row(session: Session, values: dict[str, Any], *, fresh_key: bool = False) -> OutboxMessage | None:
+    """Add the row of ``outbox_values`` to the session; None when its key is already recorded (never twice)."""
+    key = values["idempotency_key"]
+    # Callers record many messages per transaction: reading without a flush lets their rows go to the database
+    # in a few multi-row INSERTs; the rows not flushed yet are checked in memory.
+    known = None
+    if not fresh_key:
+        with session.no_autoflush:
+            known = session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))
+    if known is not None or not claim_key(session, key):
+        return None
+    row = OutboxMessage(**values)
     session.add(row)
     return row
 
