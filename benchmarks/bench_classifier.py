@@ -270,7 +270,6 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
                 f"{lab['paid_date']},{lab['amount']},{lab['invoice_numbers']} got={c.intent.value},"
                 f"{c.needs_human},{promised},{c.paid_date},{amount},{numbers} reasons={c.human_reasons}"
             )
-    f1s = _f1s(confusion)
     # Throughput on one core: CPU time of this (single-threaded) process, so that other load on the machine
     # does not count against the classifier; wall-clock figure reported alongside.
     texts = [(p.reply_text, p.subject, p.date, p.auto_reply, p.bounce) for p in parsed]
@@ -281,7 +280,30 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
         rounds += 1
     per_sec = rounds * len(texts) / max(time.process_time() - cpu0, 1e-9)
     per_sec_wall = rounds * len(texts) / max(time.perf_counter() - start, 1e-9)
-    n = len(labels)
+    return _figures(
+        len(labels),
+        confusion,
+        ok,
+        unsafe,
+        auto,
+        tail={"throughput_msg_per_s": round(per_sec), "throughput_wall_msg_per_s": round(per_sec_wall)},
+        per_file=per_file,
+    )
+
+
+def _figures(
+    n: int,
+    confusion: Counter[tuple[str, str]],
+    ok: Counter[str],
+    unsafe: list[str],
+    auto: int,
+    *,
+    per_file: dict[str, Any],
+    safety: dict[str, Any] | None = None,
+    tail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The scores both pipelines report, in the order the table prints them."""
+    f1s = _f1s(confusion)
     return {
         "messages": n,
         "macro_f1": round(sum(f1s.values()) / len(f1s), 4),
@@ -290,13 +312,13 @@ def run(corpus: Path, *, verbose: bool = False, throughput_seconds: float = 3.0)
         "unsafe_automations": len(unsafe),
         "unsafe_files": unsafe,
         "automation_rate": round(auto / n, 4),
+        **(safety or {}),
         "needs_human_accuracy": round(ok["needs_human"] / n, 4),
         "promised_date_exact": round(ok["promised_date"] / n, 4),
         "paid_date_exact": round(ok["paid_date"] / n, 4),
         "amount_exact": round(ok["amount"] / n, 4),
         "invoice_set_exact": round(ok["invoices"] / n, 4),
-        "throughput_msg_per_s": round(per_sec),
-        "throughput_wall_msg_per_s": round(per_sec_wall),
+        **(tail or {}),
         "confusion": {f"{g}->{p}": c for (g, p), c in sorted(confusion.items())},
         "per_file": per_file,
     }
@@ -394,27 +416,19 @@ def run_product(corpus: Path, *, verbose: bool = False) -> dict[str, Any]:
                         )
         finally:
             engine.dispose()
-    f1s = _f1s(confusion)
-    n = len(labels)
-    return {
-        "messages": n,
-        "macro_f1": round(sum(f1s.values()) / len(f1s), 4),
-        "f1_per_intent": {k: round(v, 3) for k, v in f1s.items()},
-        "intent_accuracy": round(ok["intent"] / n, 4),
-        "unsafe_automations": len(unsafe),
-        "unsafe_files": unsafe,
-        "automation_rate": round(auto / n, 4),
-        "safety_rule_unsafe_automations": len(unsafe_decided),
-        "safety_rule_unsafe_files": unsafe_decided,
-        "safety_rule_automation_rate": round(decided_auto / n, 4),
-        "needs_human_accuracy": round(ok["needs_human"] / n, 4),
-        "promised_date_exact": round(ok["promised_date"] / n, 4),
-        "paid_date_exact": round(ok["paid_date"] / n, 4),
-        "amount_exact": round(ok["amount"] / n, 4),
-        "invoice_set_exact": round(ok["invoices"] / n, 4),
-        "confusion": {f"{g}->{p}": c for (g, p), c in sorted(confusion.items())},
-        "per_file": per_file,
-    }
+    return _figures(
+        len(labels),
+        confusion,
+        ok,
+        unsafe,
+        auto,
+        safety={
+            "safety_rule_unsafe_automations": len(unsafe_decided),
+            "safety_rule_unsafe_files": unsafe_decided,
+            "safety_rule_automation_rate": round(decided_auto / len(labels), 4),
+        },
+        per_file=per_file,
+    )
 
 
 def print_differences(domain: dict[str, Any], product: dict[str, Any]) -> None:
