@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from bot.domain.classifier.lexicon import available_languages, get_lexicon, word_list
+from bot.domain.classifier.lexicon import available_languages, get_lexicon
+from bot.domain.classifier.phrase import word_list
 from bot.domain.extraction.normalise import fold
 from bot.domain.extraction.vocabulary import on_lexicons_changed
 

@@ -9,7 +9,8 @@ from typing import NamedTuple
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from bot.domain.classifier.lexicon import Lexicon, word_text
+from bot.domain.classifier.lexicon import Lexicon
+from bot.domain.classifier.phrase import word_text
 
 # A sentence ends at . ! ? ; : followed by a space, or at a line break not followed by a lower-case
 # continuation. The pattern leaves out at once the marks inside numbers, dates and times ("1.234,56", "15.12",
