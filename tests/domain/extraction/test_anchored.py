@@ -12,7 +12,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.extraction import amounts, dates, invoice_refs, normalise
+from bot.domain.extraction import amounts, date_patterns, dates, invoice_refs, normalise
 from bot.domain.extraction.anchored import matches_at
 from bot.domain.extraction.normalise import fold
 
@@ -133,10 +133,10 @@ def test_invoice_reference_patterns_are_tried_only_where_they_can_start(t: str) 
 @settings(max_examples=400, deadline=None)
 @given(texts)
 def test_a_closed_date_gate_hides_no_match(t: str) -> None:
-    runs = frozenset(dates._ALPHA_RUN.findall(t)) | {""}
-    has_digit = dates._DIGIT.search(t) is not None
-    for kind, pattern, gate in dates._patterns():
-        if not gate.opens(t, runs, has_digit, dates._month_text()):
+    runs = frozenset(date_patterns.ALPHA_RUN.findall(t)) | {""}
+    has_digit = date_patterns.DIGIT.search(t) is not None
+    for kind, pattern, gate in date_patterns.patterns():
+        if not gate.opens(t, runs, has_digit, date_patterns.month_text()):
             assert pattern.search(t) is None, kind
 
 
