@@ -31,10 +31,14 @@ POSSIBLY_TWICE = "possibly sent twice"
 CLI = "from bot.app.cli import main; main()"
 
 
-def make_ledger(db_path: Path, clients: int) -> str:
-    """A SQLite ledger of ``clients`` clients with one invoice each, all due 2026-11-02; returns its URL."""
-    url = f"sqlite:///{db_path}"
-    factory = session_factory(open_database(url))
+def make_ledger(db_path: Path, clients: int, url: str | None = None) -> str:
+    """A ledger of ``clients`` clients with one invoice each, all due 2026-11-02; returns its URL.
+
+    In a SQLite file at ``db_path``, or in the empty database at ``url`` (PostgreSQL); the CSVs go next to
+    ``db_path`` either way."""
+    url = url or f"sqlite:///{db_path}"
+    engine = open_database(url)
+    factory = session_factory(engine)
     folder = db_path.parent
     rows = [f"C{i:05d},Client {i} SARL,ap{i}@client{i}.test,{'fr' if i % 2 else 'en'},standard" for i in range(clients)]
     (folder / "clients.csv").write_text(
@@ -49,6 +53,7 @@ def make_ledger(db_path: Path, clients: int) -> str:
     import_clients(factory, folder / "clients.csv", now=IMPORTED_AT, profiles={"standard"})
     import_invoices(factory, folder / "invoices.csv", now=IMPORTED_AT)
     import_payments(factory, folder / "payments.csv", now=IMPORTED_AT)
+    engine.dispose()
     return url
 
 
@@ -103,15 +108,17 @@ def run_trial(
     rng: random.Random,
     max_runs: int = 40,
     on_count: bool = False,
+    database_url: str | None = None,
 ) -> TrialResult:
     """Kill ``relance send`` ``kills`` times, then let it finish; count what arrived.
 
     ``on_count=False``: each kill after a random delay (it may fall in start-up or planning).
     ``on_count=True``: each kill as soon as the server has received a random number of messages, so kills
     land while a batch is on the wire — mostly between the server's acceptance and the commit.
+    ``database_url``: an empty database to use instead of a SQLite file (PostgreSQL trials).
     """
     started = time.monotonic()
-    url = make_ledger(workdir / "relance.db", clients)
+    url = make_ledger(workdir / "relance.db", clients, database_url)
     env = send_env(url, server, workdir)
     result = TrialResult()
     before = len(server.accepted)
@@ -156,9 +163,10 @@ def run_trial(
         if result.kills >= kills and report["sent"] == 0 and not report["possibly_sent_twice"]:
             break
     # What the database planned, against what the server received.
-    factory = session_factory(open_database(url))
-    with factory() as session:
+    engine = open_database(url)
+    with session_factory(engine)() as session:
         rows = list(session.scalars(select(OutboxMessage)))
+    engine.dispose()
     planned = {r.message_id for r in rows}
     result.planned = len(planned)
     result.not_sent = sum(1 for r in rows if r.status != "sent")

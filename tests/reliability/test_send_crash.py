@@ -48,6 +48,30 @@ def test_kills_inside_the_duplicate_window_are_detected(tmp_path: Path, smtp_ser
     assert len(result.duplicates) >= 1, f"seed {seed}"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("on_count", [False, True], ids=["at-random-times", "with-a-batch-on-the-wire"])
+def test_send_survives_sigkill_on_postgresql(
+    tmp_path: Path, smtp_server: SmtpTestServer, postgres_url: str, on_count: bool
+) -> None:
+    """The same kills on a PostgreSQL ledger, whose claim (``FOR UPDATE SKIP LOCKED``) and commits are not
+    SQLite's."""
+    seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
+    delay = (0.0, 0.0) if on_count else (1.5, 6.0)
+    result = run_trial(
+        tmp_path,
+        smtp_server,
+        clients=200,
+        kills=2,
+        delay=delay,
+        rng=random.Random(seed),
+        on_count=on_count,
+        database_url=postgres_url,
+    )
+    check(result)
+    assert result.planned == 200, f"seed {seed}"
+    assert result.kills == 2, f"seed {seed}: the runs finished before they could be killed"
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("RELANCE_SLOW") != "1", reason="set RELANCE_SLOW=1 for the long crash trials")
 def test_send_survives_many_sigkills_on_2000(tmp_path: Path) -> None:
