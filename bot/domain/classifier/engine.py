@@ -140,7 +140,7 @@ def _prepare(folded: str, lexicon: Lexicon, refs: list[InvoiceRef]) -> tuple[lis
     return sentences, spans
 
 
-def classify_text(
+def classify(
     text: str,
     *,
     subject: str = "",
@@ -151,7 +151,13 @@ def classify_text(
     has_remittance_attachment: bool = False,
     us_dates: bool = False,
 ) -> Classification:
-    """See :func:`bot.domain.classifier.classify`."""
+    """Classify one reply's new text into an intent with evidence, dates, amount and the human-review decision.
+
+    ``sent_at`` (the Date header, in the sender's local time) anchors relative dates; ``auto_reply``/``bounce``
+    come from the parser's header analysis; ``us_dates`` reads "12/15" as month/day. ``needs_human`` is true for
+    the human intents and whenever ``human_reasons`` is not empty (legal threat, insolvency, conditional promise,
+    anger, a request the bot cannot fulfil, low confidence...).
+    """
     folded = fold(text)
     language = detect_language(folded, subject=subject, hint=language_hint)
     lexicon = get_lexicon(language)
