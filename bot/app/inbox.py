@@ -38,6 +38,7 @@ from bot.app.reply_outcomes import (
     add_review,
     bounce,
     defer_for_absence,
+    set_values,
 )
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
@@ -334,7 +335,8 @@ class InboxProcessor:
         """
         classification, match = matched or self.match(session, parsed, classification, lookups, refs)
         writes = lookups.writes if lookups is not None else None
-        row.client_id = match.client_id
+        if row.client_id != match.client_id:  # an inbox batch sets it before inserting the row
+            set_values(row, writes, client_id=match.client_id)
         evidence = [e.as_dict() for e in classification.evidence] + [
             {"rule": "match", "intent": "match", "text": r, "weight": 1.0} for r in match.reasons
         ]
@@ -400,7 +402,7 @@ class InboxProcessor:
             if decision.automatic:
                 report.processed += 1
                 return FOLDER_PROCESSED
-            row.status = "review"
+            set_values(row, writes, status="review")
             report.review += 1
             return FOLDER_REVIEW
         self._review(session, row, classification, match, decision, writes)
@@ -416,7 +418,7 @@ class InboxProcessor:
         decision: Decision,
         writes: BatchWrites | None,
     ) -> None:
-        row.status = "review"
+        set_values(row, writes, status="review")
         add_review(
             session,
             writes,

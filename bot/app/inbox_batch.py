@@ -5,7 +5,10 @@ message. Here messages are parsed and classified before the transaction opens, t
 multi-row INSERT, the reads a batch repeats are made once (``ReplyLookups``), autoflush is held back, the
 effects' write-only rows (classifications, audit entries, promises, acknowledgements, review items, tasks) are
 collected as column values and inserted with one executemany per table (``reply_writes``; the reads that may
-depend on an earlier reply of the batch consult them), and everything is committed once, with the checkpoint.
+depend on an earlier reply of the batch consult them), the rows the batch changes (invoice states, client
+pauses, superseded promises, reply statuses) are updated with one executemany per table and set of columns
+(``BatchWrites.change``), each reply's row is inserted with its client already matched, and everything is
+committed once, with the checkpoint.
 
 The reliability promise is unchanged (DESIGN.md): every reply is in the same transaction as its effects. A crash
 before the commit leaves nothing of the batch, which the next pass fetches and processes again from the old
@@ -30,6 +33,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
 from bot.app.inbox_prepare import Prepared
+from bot.app.plan_snapshots import gc_paused
 from bot.app.reply_lookups import ReplyLookups
 from bot.domain.errors import TemporaryError
 from bot.domain.matching import normalise_invoice_number
@@ -76,7 +80,11 @@ class BatchRunner:
         mails, prepared = started.mails, started.prepared()
         batch_report = InboxReport()
         try:
-            folders = self._commit(mails, prepared, batch_report)
+            # The batch allocates a few hundred objects per reply and frees them by reference counting; the
+            # collections those allocations trigger would walk every live object (lexicons, templates, ORM
+            # state) several times per batch. Cycles made meanwhile are collected afterwards.
+            with gc_paused():
+                folders = self._commit(mails, prepared, batch_report)
         except OperationalError as exc:
             # The database, not a message, failed: nothing of the batch was kept; the listener's next pass redoes it.
             raise TemporaryError(f"database unavailable while recording replies: {exc.orig}") from exc
@@ -163,18 +171,21 @@ class BatchRunner:
                 if parsed.message_id:
                     known_ids.add(parsed.message_id)
                 todo.append((row, x, parsed))
-            session.flush()  # one multi-row INSERT: every row gets its id
-            # No flush from here to the commit: the lookups' preloaded rows plus the batch's collected rows
-            # (``lookups.writes``) are then exactly what the database would answer.
-            # Matching reads nothing a reply changes: every reply is matched first, then only the invoices
-            # matched are loaded as ORM entities (one query), for the actions to change.
+            # Matching reads nothing a reply changes: every reply is matched first (its row is inserted with
+            # its client), then only the invoices matched are loaded as ORM entities (one query), for the
+            # actions to change.
             matched = [p.match(session, parsed, x.classification, lookups, x.refs) for _, x, parsed in todo]
+            for (row, _, _), (_, match) in zip(todo, matched, strict=True):
+                row.client_id = match.client_id
+            session.flush()  # one multi-row INSERT: every row gets its id
+            # No flush from here to the commit: the lookups' preloaded rows plus the batch's collected rows and
+            # changes (``lookups.writes``) are then exactly what the database would answer.
             lookups.load_invoices(n for _, match in matched for n in match.invoice_numbers)
             for (row, x, parsed), m in zip(todo, matched, strict=True):
                 outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, lookups=lookups, matched=m)
             for mail in mails:
                 p.checkpoint(session, mail)
-            lookups.writes.flush(session)  # the write-only rows, one executemany per table
+            lookups.writes.flush(session)  # the write-only rows and the changes, one executemany per table
         report.duplicates += sum(1 for mail in mails if _coords(mail) not in outcome)
         return [(mail, outcome.get(_coords(mail))) for mail in mails]
 

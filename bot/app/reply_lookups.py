@@ -19,6 +19,7 @@ entities only the invoices matched (:meth:`ReplyLookups.load_invoices`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -181,7 +182,7 @@ class ReplyLookups:
             ):
                 numbers[client_id].append(number)
         for client_id, found in numbers.items():
-            self._matchers[client_id] = InvoiceMatcher(found)
+            self._matchers[client_id] = matcher_over(tuple(found))
 
     def preloaded_clients(self, sender: str) -> list[str]:
         """Clients the preloading found for a sender address (no query; empty when unknown or not preloaded)."""
@@ -200,7 +201,9 @@ class ReplyLookups:
         """Tolerant matcher over all the client's invoice numbers, whatever their state."""
         hit = self._matchers.get(client_id)
         if hit is None:
-            hit = InvoiceMatcher(self.session.scalars(select(Invoice.number).where(Invoice.client_id == client_id)))
+            hit = matcher_over(
+                tuple(self.session.scalars(select(Invoice.number).where(Invoice.client_id == client_id)))
+            )
             self._matchers[client_id] = hit
         return hit
 
@@ -243,6 +246,13 @@ class ReplyLookups:
             hit = ProfileView(config.profiles[chosen], calendars[chosen], config.legal_rates)
             self._profiles[name] = hit
         return hit
+
+
+@functools.lru_cache(maxsize=2048)
+def matcher_over(numbers: tuple[str, ...]) -> InvoiceMatcher:
+    """The tolerant matcher over these invoice numbers (in this order), built once while the numbers stay the
+    same: a matcher is immutable, and a client's numbers change only when invoices are imported."""
+    return InvoiceMatcher(numbers)
 
 
 def clients_of(session: Session, sender: str) -> tuple[list[str], SenderTrust]:

@@ -58,7 +58,7 @@ def bounce(
         report.processed += 1
         return FOLDER_PROCESSED  # a delay warning: the server is still trying; nothing to change yet
     if not contacts:
-        row.status = "review"
+        set_values(row, writes, status="review")
         add_review(
             session,
             writes,
@@ -106,8 +106,7 @@ def defer_for_absence(
     if client is None or (client.paused_until and client.paused_until >= parsed.return_date):
         return
     old = client.paused_until
-    client.paused_until = parsed.return_date
-    client.updated_at = now
+    set_values(client, writes, paused_until=parsed.return_date, updated_at=now)
     values: dict[str, Any] = {
         "at": now,
         "actor": "bot",
@@ -122,6 +121,15 @@ def defer_for_absence(
         writes.add_audit(**values)
     else:
         audit(session, **values)
+
+
+def set_values(obj: Any, writes: BatchWrites | None, **values: Any) -> None:
+    """Set attributes of a loaded row: on the ORM object, or through the batch's UPDATEs (``BatchWrites.change``)."""
+    if writes is not None:
+        writes.change(obj, **values)
+        return
+    for name, value in values.items():
+        setattr(obj, name, value)
 
 
 def add_review(session: Session, writes: BatchWrites | None, *, now: datetime, **values: Any) -> None:

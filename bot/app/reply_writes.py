@@ -9,6 +9,12 @@ The reads that must see an earlier reply's rows of the same batch (the acknowled
 to supersede, an earlier "invoice copy sent", review item and call task keys) consult the indexes kept here
 instead of the session's unflushed objects. Rows are inserted in the order they were collected, which is the
 order the unit of work would have used.
+
+Changes to rows the batch loaded (an invoice's state, a client's pause, a superseded promise, a reply's status)
+go through :meth:`BatchWrites.change`: the ORM object is changed in memory without history (so later replies of
+the batch read the new value) and the row is updated with the batch's other writes, one executemany per table
+and set of columns, instead of the unit of work tracking and flushing every object. As with the unit of work,
+only the columns whose value differs from the one loaded are written.
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, Update, and_, bindparam, insert, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import instance_state
 
 from bot.adapters.db.models import AuditEntry, ClassificationRecord, Promise, ReviewItem, Task
 from bot.app.audit import audit_values
@@ -39,6 +47,8 @@ class BatchWrites:
         self._task_keys: set[str] = set()
         self._acks: dict[str, list[tuple[list[str], datetime]]] = {}
         self._copies: dict[str, list[datetime]] = {}  # client → "invoice_copy_sent" audit times
+        # (table, primary key) → (the ORM object, its attributes' values before the batch changed them).
+        self._changes: dict[tuple[str, tuple[Any, ...]], tuple[Any, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------- collecting
 
@@ -121,6 +131,22 @@ class BatchWrites:
     def add_classification(self, **values: Any) -> None:
         self.classifications.append(values)
 
+    def change(self, obj: Any, **values: Any) -> None:
+        """Set attributes of a persistent ORM object: at once in memory (no history: the unit of work ignores
+        it), in its row with the batch's other writes (:meth:`flush`)."""
+        state = instance_state(obj)
+        if state.identity is None:
+            raise ValueError(f"{obj!r} is not in the database yet: set its attributes instead")
+        key = (cast(Table, state.mapper.local_table).name, state.identity)
+        entry = self._changes.get(key)
+        if entry is None:
+            entry = self._changes[key] = (obj, {})
+        before = entry[1]
+        for name, value in values.items():
+            if name not in before:
+                before[name] = getattr(obj, name)
+            set_committed_value(obj, name, value)
+
     # ------------------------------------------------------------- reading back
 
     def pending_promises(self, invoice_number: str) -> list[dict[str, Any]]:
@@ -158,5 +184,35 @@ class BatchWrites:
                 # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
                 session.execute(insert(cast(Table, model.__table__)), rows)
         insert_outbox(session, self.outbox)
+        for statement, params in self._updates():
+            session.execute(statement, params)
         for rows in (self.classifications, self.promises, self.reviews, self.tasks, self.audit, self.outbox):
             rows.clear()
+        self._changes.clear()
+
+    def _updates(self) -> list[tuple[Update, list[dict[str, Any]]]]:
+        """The changed rows as UPDATE statements, one per table and set of changed columns, in order."""
+        groups: dict[tuple[str, tuple[str, ...]], tuple[Update, list[dict[str, Any]]]] = {}
+        for obj, before in self._changes.values():
+            mapper = instance_state(obj).mapper
+            names = tuple(name for name, old in before.items() if getattr(obj, name) != old)
+            if not names:
+                continue
+            table = cast(Table, mapper.local_table)
+            group = groups.get((table.name, names))
+            if group is None:
+                group = groups[(table.name, names)] = (_update_statement(table, names), [])
+            params = {f"v_{name}": getattr(obj, name) for name in names}
+            for column in mapper.primary_key:
+                params[f"k_{column.key}"] = getattr(obj, mapper.get_property_by_column(column).key)
+            group[1].append(params)
+        return list(groups.values())
+
+
+def _update_statement(table: Table, names: Sequence[str]) -> Update:
+    """``UPDATE table SET name = :v_name, ... WHERE pk = :k_pk`` (the mapped models name attributes as columns)."""
+    return (
+        update(table)
+        .where(and_(*(column == bindparam(f"k_{column.key}") for column in table.primary_key.columns)))
+        .values({table.c[name]: bindparam(f"v_{name}") for name in names})
+    )
