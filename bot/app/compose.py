@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,34 @@ from bot.ports import OutgoingMail, Renderer
 
 if TYPE_CHECKING:
     from bot.adapters.render_context import CompanyInfo
+
+
+class ClientFields(Protocol):
+    """What composing reads of a client: a ``Client`` row, or a plain row loaded for a batch."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def language(self) -> str: ...
+
+
+class InvoiceFields(Protocol):
+    """What composing reads of an invoice: an ``Invoice`` row, or a plain row loaded for a batch."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def amount_paid(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -55,8 +83,8 @@ class Composer:
 
     def context(
         self,
-        client: Client,
-        invoices: Sequence[Invoice],
+        client: ClientFields,
+        invoices: Sequence[InvoiceFields],
         *,
         step: str,
         today: date,
@@ -139,8 +167,8 @@ class Composer:
         key: str,
         kind: str,
         template: str,
-        client: Client,
-        invoices: Sequence[Invoice],
+        client: ClientFields,
+        invoices: Sequence[InvoiceFields],
         recipients: Sequence[str],
         now: datetime,
         today: date,
@@ -195,8 +223,8 @@ class Composer:
         key: str,
         kind: str,
         template: str,
-        client: Client,
-        invoices: Sequence[Invoice],
+        client: ClientFields,
+        invoices: Sequence[InvoiceFields],
         recipients: Sequence[str],
         now: datetime,
         today: date,

@@ -14,8 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session, selectinload, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import (
@@ -23,13 +22,13 @@ from bot.adapters.db.models import (
     Client,
     ImportRun,
     Invoice,
-    OutboxMessage,
     Promise,
     ReviewItem,
     Task,
 )
 from bot.app.audit import audit
 from bot.app.compose import Composer
+from bot.app.dunning_batch import InvoiceRow, RecordBatch
 from bot.app.follow_up import raise_call_task
 from bot.app.outbox import claim_key, insert_outbox
 from bot.app.plan_snapshots import client_snapshots, gc_paused, open_invoice_groups
@@ -127,7 +126,7 @@ def record_actions(
     for start in range(0, len(due), BATCH):
         chunk = due[start : start + BATCH]
         with transaction(factory) as session, session.no_autoflush:
-            batch = _Batch.load(session, chunk)
+            batch = RecordBatch.load(session, chunk)
             writes = _Writes()
             for action in chunk:
                 _record(
@@ -178,11 +177,10 @@ _MOVE_INVOICE = (
 )
 
 
-def _move_invoice(invoice: Invoice, writes: _Writes, step: str, today: date, now: datetime, state: str) -> None:
-    """Move an invoice up its ladder: in memory now (later actions of the batch read it), in the database with
-    the batch's other writes (one executemany instead of the unit of work tracking 4 attributes per invoice)."""
-    for name, value in (("last_step", step), ("last_step_on", today), ("updated_at", now), ("state", state)):
-        set_committed_value(invoice, name, value)
+def _move_invoice(invoice: InvoiceRow, writes: _Writes, step: str, today: date, now: datetime, state: str) -> None:
+    """Move an invoice up its ladder: in the batch's rows now (later actions of the batch read them), in the
+    database with the batch's other writes (one executemany)."""
+    invoice.last_step, invoice.state = step, state
     writes.invoices.append(
         {
             "b_number": invoice.number,
@@ -194,39 +192,6 @@ def _move_invoice(invoice: Invoice, writes: _Writes, step: str, today: date, now
     )
 
 
-@dataclass
-class _Batch:
-    """What recording a batch of actions reads, loaded in a few queries instead of a few per action."""
-
-    invoices: dict[str, Invoice]
-    clients: dict[str, Client]
-    outbox_keys: set[str]
-    task_keys: set[str]
-
-    @classmethod
-    def load(cls, session: Session, actions: list[PlannedAction]) -> _Batch:
-        numbers = sorted({n for a in actions for n in a.invoice_numbers})
-        client_ids = sorted({a.client_id for a in actions})
-        keys = [a.idempotency_key for a in actions]
-        invoices: dict[str, Invoice] = {}
-        for part in range(0, len(numbers), 900):  # SQLite's bound-parameter limit
-            invoices.update(
-                (i.number, i)
-                for i in session.scalars(select(Invoice).where(Invoice.number.in_(numbers[part : part + 900])))
-            )
-        clients = {
-            c.client_id: c
-            for c in session.scalars(
-                select(Client).where(Client.client_id.in_(client_ids)).options(selectinload(Client.contacts))
-            )
-        }
-        outbox_keys = set(
-            session.scalars(select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(keys)))
-        )
-        task_keys = set(session.scalars(select(Task.source_key).where(Task.source_key.in_(keys))))
-        return cls(invoices, clients, outbox_keys, {k for k in task_keys if k})
-
-
 def _record(
     session: Session,
     composer: Composer,
@@ -234,7 +199,7 @@ def _record(
     now: datetime,
     jurisdiction: str,
     report: CycleReport,
-    batch: _Batch,
+    batch: RecordBatch,
     writes: _Writes,
 ) -> None:
     invoices = [
@@ -249,7 +214,7 @@ def _record(
     key = action.idempotency_key
     done = False
     if action.channel is Channel.EMAIL:
-        recipients = [c.email for c in client.contacts if c.status == "active"][:1]
+        recipients = client.active_emails()[:1]
         # Recorded once per key: not stored before this batch, not added earlier in this transaction.
         done = key not in batch.outbox_keys and claim_key(session, key)
         if done:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import Contact, OutboxMessage
 from bot.app.follow_up import mark_bouncing, raise_call_task
-from bot.app.outbox_claim import ClaimedMessage, SentMarker, claim
+from bot.app.outbox_claim import ClaimedMessage, SentMarker, WalCheckpointer, claim
 from bot.domain.errors import ConfigError, PermanentError, TemporaryError
 from bot.ports import Clock, MailSender, OutgoingMail
 
@@ -279,47 +280,63 @@ async def deliver_due(
     lease: timedelta = timedelta(minutes=10),
     stop: asyncio.Event | None = None,
 ) -> DeliveryReport:
-    """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts."""
+    """Send everything due now, ``concurrency`` SMTP sessions at a time; returns counts.
+
+    Rows are claimed ``batch`` at a time, the next batch as soon as the last one is all handed out: a session
+    that finished does not wait for the slowest of the batch (at most ``batch`` claimed rows wait to be sent,
+    plus one on the wire per session). The first error stops every session after its current message.
+    """
     report = DeliveryReport()
     pool = [senders() for _ in range(max(1, concurrency))]
     sent_marker = SentMarker(factory.kw["bind"])
-    try:
-        while not (stop and stop.is_set()):
+    checkpointer = WalCheckpointer(factory.kw["bind"])
+    queue: deque[ClaimedMessage] = deque()
+    unrecorded: dict[int, ClaimedMessage] = {}  # claimed by this run, outcome not recorded yet
+    failures: list[BaseException] = []
+    exhausted = False
+
+    def next_row() -> ClaimedMessage | None:
+        nonlocal exhausted
+        if failures:
+            return None
+        if not queue and not exhausted:
+            if stop is not None and stop.is_set():
+                exhausted = True
+                return None
             rows, takeovers = claim(factory, clock, worker, batch, lease)
             report.possibly_duplicated += takeovers
-            if not rows:
-                break
-            queue: asyncio.Queue[ClaimedMessage] = asyncio.Queue()
-            for row in rows:
-                queue.put_nowait(row)
-            recorded: set[int] = set()
+            exhausted = len(rows) < batch
+            queue.extend(rows)
+            unrecorded.update((row.id, row) for row in rows)
+        return queue.popleft() if queue else None
 
-            async def work(
-                sender: MailSender, queue: asyncio.Queue[ClaimedMessage] = queue, recorded: set[int] = recorded
-            ) -> None:
-                while not queue.empty():
-                    row = queue.get_nowait()
-                    outcome = await _send_one(sender, row, envelope_from)
-                    # Recorded as soon as known: a worker killed mid-batch leaves only the message that was on
-                    # the wire to be sent again (and logged "possibly sent twice"), not the whole batch.
-                    if outcome is None:
-                        sent_marker.mark(row.id, clock.now())
-                        report.sent += 1
-                    else:
-                        _record(factory, clock, [(row, outcome)], report)
-                    recorded.add(row.id)
+    async def work(sender: MailSender) -> None:
+        try:
+            while (row := next_row()) is not None:
+                outcome = await _send_one(sender, row, envelope_from)
+                # Recorded as soon as known: a worker killed mid-run leaves only the messages that were on the
+                # wire to be sent again (and logged "possibly sent twice"), not the whole batch.
+                if outcome is None:
+                    sent_marker.mark(row.id, clock.now())
+                    report.sent += 1
+                else:
+                    _record(factory, clock, [(row, outcome)], report)
+                del unrecorded[row.id]
+        except BaseException as exc:
+            failures.append(exc)
+            raise
 
-            try:
-                await asyncio.gather(*(work(s) for s in pool))
-            except ConfigError:
+    try:
+        await asyncio.gather(*(work(s) for s in pool), return_exceptions=True)
+        if failures:
+            if isinstance(failures[0], ConfigError):
                 # Bad certificate, refused login: raised before any message data goes out, so nothing is wrong
                 # with the messages. Give back every row without an outcome at once, so they neither wait out
                 # the lease nor come back as "possibly sent twice".
-                _release(factory, [r.id for r in rows if r.id not in recorded], worker)
-                raise
-            if len(rows) < batch:
-                break
+                _release(factory, list(unrecorded), worker)
+            raise failures[0]
     finally:
+        checkpointer.close()
         sent_marker.close()
         for sender in pool:
             await sender.close()

@@ -9,15 +9,15 @@ guarded claim (a row another worker took meanwhile is left out) and one short co
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import OutboxMessage
 from bot.ports import Clock
 
@@ -94,25 +94,30 @@ def claim(
     # Leases measure whether a worker process is alive: wall-clock time, even under a simulated clock (--as-of).
     wall = datetime.now(UTC)
     window = {"now": now, "stale_before": wall - lease}
-    with transaction(factory) as session:
-        conn = session.connection()
-        picked = sorted(
-            [
-                *conn.execute(_PICK_PENDING, {**window, "limit": limit}),
-                *conn.execute(_PICK_STALE, {**window, "limit": limit}),
-            ],
-            key=lambda p: (p.next_attempt_at, p.id),
-        )[:limit]
-        if not picked:
-            return [], []
-        if conn.dialect.update_returning:
-            params = {**window, "ids": [p.id for p in picked], "worker": worker, "wall": wall}
-            rows = {r.id: ClaimedMessage(*r) for r in conn.execute(_TAKE_ALL, params)}
-        else:
-            got = [p.id for p in picked if _claim_one(session, p.id, p.status, p.claimed_at, worker, wall)]
-            rows = {r.id: ClaimedMessage(*r) for r in conn.execute(_LOAD, {"ids": got})} if got else {}
-        if not rows:
-            return [], []
+    engine: Engine = factory.kw["bind"]
+    # A Core connection, not a session: the claim runs once per batch on the send loop, and a session's setup
+    # and teardown cost as much as its three statements. On SQLite the write lock is taken at BEGIN, as in
+    # ``transaction`` (see engine._sqlite_begin).
+    with engine.connect() as conn:
+        conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            picked = sorted(
+                [
+                    *conn.execute(_PICK_PENDING, {**window, "limit": limit}),
+                    *conn.execute(_PICK_STALE, {**window, "limit": limit}),
+                ],
+                key=lambda p: (p.next_attempt_at, p.id),
+            )[:limit]
+            if not picked:
+                return [], []
+            if conn.dialect.update_returning:
+                params = {**window, "ids": [p.id for p in picked], "worker": worker, "wall": wall}
+                rows = {r.id: ClaimedMessage(*r) for r in conn.execute(_TAKE_ALL, params)}
+            else:
+                got = [p.id for p in picked if _claim_one(conn, p.id, p.status, p.claimed_at, worker, wall)]
+                rows = {r.id: ClaimedMessage(*r) for r in conn.execute(_LOAD, {"ids": got})} if got else {}
+            if not rows:
+                return [], []
     claimed: list[ClaimedMessage] = []
     takeovers: list[str] = []
     for p in picked:
@@ -131,21 +136,20 @@ def claim(
 
 
 def _claim_one(
-    session: Session, row_id: int, status: str, claimed_at: datetime | None, worker: str, wall: datetime
+    conn: Connection, row_id: int, status: str, claimed_at: datetime | None, worker: str, wall: datetime
 ) -> bool:
     """Claim one row if nobody changed it since it was selected (databases without UPDATE ... RETURNING)."""
     # The guarded UPDATE makes the claim safe on SQLite too, where FOR UPDATE does not exist.
-    result = session.execute(
-        update(OutboxMessage)
+    result = conn.execute(
+        update(_T)
         .where(
-            OutboxMessage.id == row_id,
-            OutboxMessage.status == status,
-            OutboxMessage.claimed_at.is_(None) if claimed_at is None else OutboxMessage.claimed_at == claimed_at,
+            _T.c.id == row_id,
+            _T.c.status == status,
+            _T.c.claimed_at.is_(None) if claimed_at is None else _T.c.claimed_at == claimed_at,
         )
         .values(status="sending", claimed_by=worker, claimed_at=wall)
-        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)
 
 
 class SentMarker:
@@ -169,27 +173,28 @@ class SentMarker:
         # The column types as this database stores them (SQLite: UTC text with microseconds), as SQLAlchemy would.
         self._now = _T.c.sent_at.type.dialect_impl(dialect).bind_processor(dialect)
         self._rid = _T.c.id.type.dialect_impl(dialect).bind_processor(dialect)
-        self._conn: Any = None
+        self._fairy: Any = None  # the pool's wrapper, given back on close
+        self._conn: Any = None  # the driver's connection inside it
+        self._cursor: Any = None
+        self._last_now: tuple[datetime, Any] | None = None
 
     def _params(self, row_id: int, now: datetime) -> Any:
-        values: dict[str, Any] = {
-            "rid": self._rid(row_id) if self._rid else row_id,
-            "now": self._now(now) if self._now else now,
-        }
+        # A run marks many messages at one clock reading (or a few): the converted time is reused while equal.
+        if self._last_now is None or self._last_now[0] != now:
+            self._last_now = (now, self._now(now) if self._now else now)
+        values: dict[str, Any] = {"rid": self._rid(row_id) if self._rid else row_id, "now": self._last_now[1]}
         return values if self._order is None else [values[name] for name in self._order]
 
     def mark(self, row_id: int, now: datetime) -> None:
         params = self._params(row_id, now)
-        if self._conn is None:
-            self._conn = self._engine.raw_connection()
         try:
-            cursor = self._conn.cursor()
-            try:
-                # SQLite's driver runs in autocommit mode here (see engine.py): the UPDATE is its own
-                # transaction. Other drivers open one, which commit() closes.
-                cursor.execute(self._sql, params)
-            finally:
-                cursor.close()
+            if self._conn is None:
+                self._fairy = self._engine.raw_connection()
+                self._conn = self._fairy.driver_connection
+                self._cursor = self._conn.cursor()
+            # SQLite's driver runs in autocommit mode here (see engine.py): the UPDATE is its own
+            # transaction. Other drivers open one, which commit() closes.
+            self._cursor.execute(self._sql, params)
             self._conn.commit()
         except self._engine.dialect.loaded_dbapi.Error as exc:
             self.close()  # a broken connection is not reused; the next mark opens a new one
@@ -202,9 +207,59 @@ class SentMarker:
             raise
 
     def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
+        if self._fairy is not None:
+            fairy, cursor = self._fairy, self._cursor
+            self._fairy, self._conn, self._cursor = None, None, None
             try:
-                conn.close()
+                if cursor is not None:
+                    cursor.close()
+                fairy.close()
             except Exception:  # closing a connection that already broke: nothing more to do
                 log.debug("closing the outbox marker's connection failed", exc_info=True)
+
+
+class WalCheckpointer:
+    """On SQLite, copies the write-ahead log back into the database from a helper thread during a send run.
+
+    Every claim and "sent" commit appends pages to the WAL; whichever commit pushes it past 1,000 pages runs
+    the checkpoint itself, fsyncs included (tens of milliseconds on a slow disk), and the event loop, so every
+    SMTP session, waits for it. Checkpointing a little every ``period`` seconds from a thread keeps the log
+    short, so no commit of the loop has to. PASSIVE never waits for readers or writers (and a commit that finds
+    a checkpoint running skips its own), so nothing on the loop ever waits for this thread. Durability does not
+    change: a commit is in the WAL before it returns; checkpoints only move pages into the main file.
+    No-op on other databases and on in-memory SQLite.
+    """
+
+    def __init__(self, engine: Engine, period: float = 0.1) -> None:
+        self._engine = engine
+        self._period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._thread = threading.Thread(target=self._run, name="outbox-wal-checkpoint", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn = self._engine.raw_connection()
+        except Exception:  # the run goes on without it: commits checkpoint as they always did
+            log.debug("outbox checkpointer: no connection", exc_info=True)
+            return
+        try:
+            while not self._stop.wait(self._period):
+                cursor = conn.cursor()
+                try:
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    cursor.fetchall()
+                finally:
+                    cursor.close()
+        except Exception:
+            log.debug("outbox checkpointer stopped", exc_info=True)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 
 from bot.adapters.db.engine import open_database, session_factory, transaction
 from bot.adapters.db.models import Client, OutboxMessage
 from bot.app.clock import FixedClock
-from bot.app.outbox import insert_outbox, outbox_values
-from bot.app.outbox_claim import SentMarker, claim
+from bot.app.outbox import deliver_due, insert_outbox, outbox_values
+from bot.app.outbox_claim import SentMarker, WalCheckpointer, claim
 from bot.ports import OutgoingMail
 
 NOW = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)
@@ -102,4 +108,70 @@ def test_marking_sent_writes_what_the_orm_would(db_url: str) -> None:
             == rows[0].id
         )
         assert len(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at == at)).all()) == 2
+    engine.dispose()
+
+
+class _Session:
+    """A MailSender whose first send takes ``first_delay`` seconds; records which session sent what, when."""
+
+    def __init__(self, name: str, first_delay: float, log: list[tuple[str, str]]) -> None:
+        self.name, self.first_delay, self.log = name, first_delay, log
+
+    async def send(self, mail: OutgoingMail) -> None:
+        if self.first_delay:
+            delay, self.first_delay = self.first_delay, 0.0
+            await asyncio.sleep(delay)
+        self.log.append((self.name, mail.message_id))
+
+    async def close(self) -> None:
+        pass
+
+
+def test_a_session_does_not_wait_for_a_slow_one_at_the_end_of_a_batch(db_url: str) -> None:
+    """Batches of 2, one session stuck on its first message: the other sends everything else meanwhile."""
+    engine, factory = _world(db_url, [-5] * 7)
+    log: list[tuple[str, str]] = []
+    names = iter(["slow", "fast"])
+
+    def senders() -> _Session:
+        name = next(names)
+        return _Session(name, 0.5 if name == "slow" else 0.0, log)
+
+    report = asyncio.run(
+        deliver_due(factory, senders, FixedClock(NOW), envelope_from="ar@relance.test", batch=2, concurrency=2)
+    )
+    assert report.sent == 7 and report.possibly_duplicated == []
+    assert [who for who, _ in log] == ["fast"] * 6 + ["slow"]  # with a wait at each batch's end: alternating
+    assert sorted(m for _, m in log) == sorted(f"<m{i}@relance.test>" for i in range(7))  # each once
+    with factory() as session:
+        assert set(session.scalars(select(OutboxMessage.status))) == {"sent"}
+    engine.dispose()
+
+
+def test_the_checkpointer_moves_the_log_into_the_database_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    engine, _factory = _world(url, [])
+    with closing(sqlite3.connect(tmp_path / "wal.db", isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # only the checkpointer may copy pages back
+        conn.execute("CREATE TABLE filler (x BLOB)")
+        for _ in range(100):
+            conn.execute("INSERT INTO filler VALUES (zeroblob(4000))")
+        size = (tmp_path / "wal.db").stat().st_size
+        assert (tmp_path / "wal.db-wal").stat().st_size > 100 * 4000  # in the log, not in the file yet
+        checkpointer = WalCheckpointer(engine, period=0.01)
+        deadline = time.monotonic() + 10
+        while (tmp_path / "wal.db").stat().st_size < size + 100 * 4000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        checkpointer.close()
+    assert (tmp_path / "wal.db").stat().st_size >= size + 100 * 4000
+    assert not [t for t in threading.enumerate() if t.name == "outbox-wal-checkpoint"]
+    engine.dispose()
+
+
+def test_the_checkpointer_does_nothing_elsewhere(db_url: str) -> None:
+    engine = open_database(db_url) if db_url.startswith("postgresql") else open_database("sqlite://")
+    checkpointer = WalCheckpointer(engine)
+    assert not [t for t in threading.enumerate() if t.name == "outbox-wal-checkpoint"]
+    checkpointer.close()
     engine.dispose()
