@@ -61,10 +61,16 @@ def _check_value(header: str, value: str) -> str:
 
 def validate_address(address: str, header: str = "To") -> str:
     """Return ``address`` if it is a plain ``local@domain`` address, else raise ``MailHeaderError``."""
+    if _valid_address(address):
+        return address
     _check_value(header, address)
-    if len(address) > 254 or not _ADDRESS.match(address):
-        raise MailHeaderError(header, "not a valid email address", address)
-    return address
+    raise MailHeaderError(header, "not a valid email address", address)
+
+
+# The sender and a client's contacts recur across messages: the pattern is matched once per address.
+@lru_cache(maxsize=4096)
+def _valid_address(address: str) -> bool:
+    return not _CTL.search(address) and len(address) <= 254 and _ADDRESS.match(address) is not None
 
 
 def make_message_id(key: str, domain: str) -> str:
@@ -73,10 +79,15 @@ def make_message_id(key: str, domain: str) -> str:
     The hash keeps client names and invoice numbers out of the header and makes the id safe as a file name.
     """
     _check_value("Message-ID", key)
-    if not _DOMAIN_ONLY.match(domain):
+    if not _valid_domain(domain):
         raise MailHeaderError("Message-ID", "not a valid domain", domain)
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     return f"<relance.{digest}@{domain.lower()}>"
+
+
+@lru_cache(maxsize=64)  # one domain for a whole run
+def _valid_domain(domain: str) -> bool:
+    return _DOMAIN_ONLY.match(domain) is not None
 
 
 def _message_id(header: str, value: str) -> str:
@@ -111,7 +122,7 @@ def build_mail(
     _check_value("From", sender_name)
     if not to:
         raise MailHeaderError("To", "at least one recipient is required")
-    recipients = tuple(validate_address(addr, "To") for addr in to)
+    recipients = tuple([validate_address(addr, "To") for addr in to])
     if reply_to is not None:
         validate_address(reply_to, "Reply-To")
     _check_value("Subject", subject)
@@ -231,14 +242,21 @@ def _from_header(name: str, address: str) -> str:
 def _text_part(subtype: str, text: str) -> bytes:
     # Quoted-printable keeps the message 7-bit clean (no reliance on 8BITMIME) and, because "=" is always
     # escaped, can never contain a boundary starting with "=_".
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    data = text.encode("utf-8")
     if not data.endswith(b"\n"):
         data += b"\n"
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
+    return _part_head(subtype) + encoded
+
+
+@lru_cache(maxsize=8)
+def _part_head(subtype: str) -> bytes:
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
-    ).encode("ascii") + encoded
+    ).encode("ascii")
 
 
 def _multipart(subtype: str, boundary: str, parts: Sequence[bytes]) -> bytes:

@@ -20,16 +20,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from types import CodeType, TracebackType
 from typing import Any
 
-from babel import Locale
-from babel.dates import format_date
-from babel.numbers import format_percent
 from jinja2 import (
     BaseLoader,
     BytecodeCache,
@@ -37,7 +31,6 @@ from jinja2 import (
     StrictUndefined,
     TemplateNotFound,
     TemplateSyntaxError,
-    pass_context,
 )
 from jinja2.bccache import Bucket
 from jinja2.exceptions import SecurityError
@@ -45,6 +38,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bot.adapters.render_context import CONTEXT_VARIABLES
+from bot.adapters.render_filters import babel_locale, date_filter, money, percent
+from bot.adapters.render_unit import FlatMail, compile_flat
 from bot.domain.errors import TemplateError
 from bot.ports import RenderedMail
 
@@ -58,7 +53,6 @@ Overrides = Callable[[str, str], str | None]
 PARTS = ("subject", "txt", "html")
 _PART_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\.j2$")
 # Babel locales per language: en_GB writes "15 December 2026" (en_US would write "December 15, 2026").
-_LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 
 class TemplateRenderError(TemplateError):
@@ -112,126 +106,16 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return left * right
 
 
-def babel_locale(language: str) -> str:
-    return _LOCALES.get(language, language)
-
-
-# Babel takes ~40 us per call and the same amounts and dates recur in the subject, text and HTML of a
-# message (and dates across messages): a bounded memo makes rendering about three times faster.
-@lru_cache(maxsize=8192)
-def _format_money(amount: Decimal | int | float, currency: str, locale: str) -> str:
-    shape = _money_shape(currency, locale)
-    if (
-        shape is not None
-        and type(amount) is Decimal
-        and amount.is_finite()
-        and not amount.is_signed()
-        # Babel normalises (rounds to the context's 28 digits) before quantising; below that both agree.
-        and len(amount.as_tuple().digits) <= 20
-        and amount.adjusted() < 18
-    ):
-        return shape.apply(amount)
-    return _babel_money(amount, currency, locale)
-
-
-def _babel_money(amount: Decimal | int | float, currency: str, locale: str) -> str:
-    # The locale's currency pattern applied directly: what format_currency does, without re-resolving the
-    # locale and the pattern on every call (3x faster than format_currency).
-    loc = _locale(locale)
-    return str(loc.currency_formats["standard"].apply(amount, loc, currency=currency))
-
-
-class _MoneyShape:
-    """Babel's currency pattern for one (currency, locale), reduced to string pieces.
-
-    Each reminder formats fresh amounts, and Babel's ``apply`` (normalise, quantise, group, substitute the
-    symbol, strip quotes) cost ~0.1 ms per amount. For the common shape (two decimals, groups of three, no
-    sign) the result is ``head + grouped integer + decimal symbol + cents + tail``; the pieces are read from
-    Babel's own output for a probe amount and the shape is used only if it reproduces Babel on every probe.
-    """
-
-    __slots__ = ("head", "tail", "group", "decimal")
-
-    def __init__(self, head: str, tail: str, group: str, decimal: str) -> None:
-        self.head, self.tail, self.group, self.decimal = head, tail, group, decimal
-
-    def apply(self, amount: Decimal) -> str:
-        # quantize() under the current context, exactly as Babel's _quantize_value does.
-        whole, _, cents = f"{amount.quantize(_CENT):f}".partition(".")
-        if len(whole) > 3:
-            first = len(whole) % 3 or 3
-            whole = whole[:first] + "".join(self.group + whole[i : i + 3] for i in range(first, len(whole), 3))
-        return f"{self.head}{whole}{self.decimal}{cents}{self.tail}"
-
-
-_CENT = Decimal("0.01")
-_PROBES = ("0", "0.5", "7.05", "12.345", "999.995", "1000", "1234.56", "100000.5", "1234567.89")
-
-
-@lru_cache(maxsize=256)
-def _money_shape(currency: str, locale: str) -> _MoneyShape | None:
-    """The fast shape for ``(currency, locale)``, or None when Babel's output does not follow it."""
-    from babel.numbers import get_currency_precision
-
-    loc = _locale(locale)
-    pattern = loc.currency_formats["standard"]
-    if get_currency_precision(currency) != 2 or tuple(pattern.grouping) != (3, 3) or pattern.scale != 0:
-        return None
-    group, decimal = loc.number_symbols["latn"]["group"], loc.number_symbols["latn"]["decimal"]
-    probe = _babel_money(Decimal("1234567.89"), currency, locale)
-    number = f"1{group}234{group}567{decimal}89"
-    at = probe.find(number)
-    if at < 0:
-        return None
-    shape = _MoneyShape(probe[:at], probe[at + len(number) :], group, decimal)
-    for text in _PROBES:
-        if shape.apply(Decimal(text)) != _babel_money(Decimal(text), currency, locale):
-            return None
-    return shape
-
-
-@lru_cache(maxsize=64)
-def _locale(locale: str) -> Locale:
-    return Locale.parse(locale)
-
-
-@lru_cache(maxsize=4096)
-def _format_date(value: date, locale: str) -> str:
-    text = str(format_date(value, "long", locale=locale))
-    # French writes the first day of a month as an ordinal: "1er décembre 2026"; Babel does not.
-    if value.day == 1 and locale.startswith("fr") and text.startswith("1 "):
-        text = "1er" + text[1:]
-    return text
-
-
-@pass_context
-def _money(
-    ctx: Context, amount: Decimal | int | float | None, currency: str | None = None, lang: str | None = None
-) -> str:
-    if amount is None:
-        raise ValueError("money: amount is null")
-    code = currency or str(ctx.resolve("currency"))
-    return _format_money(amount, code, babel_locale(lang or str(ctx.resolve("language"))))
-
-
-@pass_context
-def _date(ctx: Context, value: date | datetime | None, lang: str | None = None) -> str:
-    if value is None:
-        raise ValueError("date: value is null")
-    return _format_date(value, babel_locale(lang or str(ctx.resolve("language"))))
-
-
-@pass_context
-def _percent(ctx: Context, points: Decimal | int | float, lang: str | None = None) -> str:
-    """A rate in points (12.15) as a percentage in the language ("12,15 %" / "12.15%")."""
-    fraction = Decimal(str(points)) / 100
-    loc = babel_locale(lang or str(ctx.resolve("language")))
-    return str(format_percent(fraction, locale=loc, decimal_quantization=False))
-
-
 #: How long a file's "unchanged" answer is trusted. Jinja asks on every get_template, includes and layouts
 #: too: nine stat() calls per message were a tenth of rendering; an edit on disk still shows within this delay.
 RECHECK_SECONDS = 1.0
+
+
+#: What the filters read from the context besides their arguments.
+_FILTER_VARIABLES = frozenset({"currency", "language"})
+
+#: How long a template that could not be flattened is rendered the ordinary way before trying again.
+FLAT_RETRY_SECONDS = 30.0
 
 
 class _FileCheck:
@@ -331,6 +215,8 @@ class TemplateRenderer:
         self.root = Path(root)
         self._overrides = overrides
         self._envs: dict[str, ImmutableSandboxedEnvironment] = {}
+        # (language, name) -> the template's parts flattened (render_flat), or when to try flattening again.
+        self._flats: dict[tuple[str, str], FlatMail | float] = {}
 
     def languages(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -349,9 +235,9 @@ class TemplateRenderer:
                 auto_reload=True,
                 bytecode_cache=_COMPILED,
             )
-            env.filters["money"] = _money
-            env.filters["date"] = _date
-            env.filters["percent"] = _percent
+            env.filters["money"] = money
+            env.filters["date"] = date_filter
+            env.filters["percent"] = percent
             self._envs[language] = env
         return env
 
@@ -364,6 +250,7 @@ class TemplateRenderer:
     def invalidate(self) -> None:
         """Forget compiled templates (call after an override was saved)."""
         self._envs.clear()
+        self._flats.clear()
 
     def render_part(self, name: str, part: str, language: str, context: dict[str, object]) -> str:
         file_name = f"{name}.{part}.j2"
@@ -376,19 +263,58 @@ class TemplateRenderer:
         except TemplateNotFound as exc:
             missing = exc.name or file_name
             raise TemplateRenderError(str(missing), language, None, "template not found") from exc
-        except (
-            Exception
-        ) as exc:  # any failure inside a template (undefined, sandbox, filter) is the template's
+        except Exception as exc:  # any failure inside a template (undefined, sandbox, filter) is the template's
             where, line = _template_frame(exc.__traceback__, file_name)
             message = f"{type(exc).__name__}: {exc}"
             raise TemplateRenderError(where, language, line, message) from exc
 
     def render(self, name: str, language: str, context: dict[str, object]) -> RenderedMail:
-        subject = self.render_part(name, "subject", language, context)
-        text = self.render_part(name, "txt", language, context)
-        html = self.render_part(name, "html", language, context)
+        flat = self._flat(name, language)
+        parts: list[str] | None = None
+        if flat is not None:
+            try:
+                parts = flat.render(context)
+            except Exception:  # rendered again below the ordinary way, which names file and line
+                parts = None
+        if parts is None:
+            parts = [self.render_part(name, part, language, context) for part in PARTS]
+            if flat is not None:
+                log.warning("%s/%s rendered the ordinary way after its flattened form failed", language, name)
+        subject, text, html = parts
         # A subject is one header line: newlines in it would be refused by the mail builder anyway.
         return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
+
+    def variables(self, name: str, language: str) -> frozenset[str] | None:
+        """The context variables template ``name`` may read (parts, layout and pieces), or None if unknown.
+
+        Lets a caller skip building what the template never shows (``build_context(with_penalties=False)``).
+        ``currency`` and ``language`` are always in: the money, date and percent filters read them.
+        """
+        flat = self._flat(name, language)
+        if flat is None or flat.variables is None:
+            return None
+        return flat.variables | _FILTER_VARIABLES
+
+    def _flat(self, name: str, language: str) -> FlatMail | None:
+        """The template's parts compiled as single units (render_flat), or None to render them one by one."""
+        key = (language, name)
+        entry = self._flats.get(key)
+        if isinstance(entry, FlatMail):
+            if entry.fresh(RECHECK_SECONDS):
+                return entry
+        elif entry is not None and time.monotonic() < entry:
+            return None
+        file_names = [f"{name}.{part}.j2" for part in PARTS]
+        try:
+            if not all(_PART_NAME.match(f) for f in file_names):
+                raise TemplateNotFound(name)
+            flat = compile_flat(self.environment(language), file_names)
+        except Exception as exc:  # refused shapes and broken templates render the ordinary way
+            log.debug("%s/%s is rendered part by part: %s", language, name, exc)
+            self._flats[key] = time.monotonic() + FLAT_RETRY_SECONDS
+            return None
+        self._flats[key] = flat
+        return flat
 
 
 def _template_frame(tb: TracebackType | None, default: str) -> tuple[str, int | None]:

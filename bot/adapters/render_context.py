@@ -98,6 +98,7 @@ def build_context(
     payment: PaymentFacts | None = None,
     handover_to: str | None = None,
     attachment_names: Sequence[str] = (),
+    with_penalties: bool = True,
 ) -> dict[str, object]:
     """Build the template context (plain dicts only) from plain values.
 
@@ -105,6 +106,10 @@ def build_context(
     are computed only when it is given and ``jurisdiction`` is not ``none``. Raises ``ValueError`` when the
     invoices do not share one currency (group them by currency first) and ``ConfigError`` when a needed
     rate is missing.
+
+    ``with_penalties=False`` leaves ``penalties`` null without computing it (the jurisdiction and its rate
+    are still checked, with the same errors): for a template that does not read it, which
+    ``TemplateRenderer.variables`` tells.
     """
     currencies = {inv.currency for inv in invoices}
     if len(currencies) > 1:
@@ -112,6 +117,7 @@ def build_context(
     currency = currencies.pop() if currencies else "EUR"
     ordered = sorted(invoices, key=lambda inv: (inv.due_date, inv.number))
     late = {inv.number: max(0, (today - inv.due_date).days) for inv in ordered}
+    due = [inv.amount - inv.amount_paid for inv in ordered]
     rows: list[dict[str, object]] = [
         {
             "number": inv.number,
@@ -119,18 +125,24 @@ def build_context(
             "due_date": inv.due_date,
             "amount": inv.amount,
             "amount_paid": inv.amount_paid,
-            "amount_due": inv.amount - inv.amount_paid,
+            "amount_due": amount_due,
             "currency": inv.currency,
             "days_late": late[inv.number],
         }
-        for inv in ordered
+        for inv, amount_due in zip(ordered, due, strict=True)
     ]
     show_penalties = jurisdiction != "none"
     penalties: dict[str, object] | None = None
     if show_penalties and legal_rates is not None:
         rates = legal_rates if isinstance(legal_rates, LegalRates) else LegalRates.from_mapping(legal_rates)
-        overdue = [OverdueAmount(i.number, i.amount - i.amount_paid, late[i.number]) for i in ordered]
+        overdue = (
+            [OverdueAmount(i.number, d, late[i.number]) for i, d in zip(ordered, due, strict=True)]
+            if with_penalties
+            else []
+        )
         computed = compute_penalties(overdue, jurisdiction, rates, currency)
+        if not with_penalties:
+            computed = None
         if computed is not None:
             penalties = {
                 "jurisdiction": computed.jurisdiction.value,
@@ -151,7 +163,7 @@ def build_context(
         "client": {"name": client_name, "client_id": client_id},
         "invoices": rows,
         "invoice_count": len(rows),
-        "total_due": sum((inv.amount - inv.amount_paid for inv in ordered), Decimal(0)),
+        "total_due": sum(due, Decimal(0)),
         "currency": currency,
         "max_days_late": max(late.values(), default=0),
         "company": {

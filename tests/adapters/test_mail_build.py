@@ -14,17 +14,9 @@ from bot.adapters.mail_build import MailHeaderError, build_mail, make_message_id
 from bot.domain.errors import InputError
 
 WHEN = datetime(2026, 11, 16, 9, 30, tzinfo=timezone(timedelta(hours=1)))
-TEXT = (
-    "Bonjour,\n\nLa facture FA-1001 de 1\u202f234,56\xa0€ est échue.\n.\nFrom the desk\n\t tab\n"
-    + "é" * 120
-    + "\n"
-)
-SUBJECT = (
-    "Deuxième relance : 3\u202f234,56\xa0€ en retard de 47 jours – règlement attendu avant le 9 décembre"
-)
-HTML = (
-    "<p>Bonjour,</p>\n<p>Facture <strong>FA-1001</strong> : 1\u202f234,56\xa0€ =?utf-8?q?x?= --=_alt_</p>\n"
-)
+TEXT = "Bonjour,\n\nLa facture FA-1001 de 1\u202f234,56\xa0€ est échue.\n.\nFrom the desk\n\t tab\n" + "é" * 120 + "\n"
+SUBJECT = "Deuxième relance : 3\u202f234,56\xa0€ en retard de 47 jours – règlement attendu avant le 9 décembre"
+HTML = "<p>Bonjour,</p>\n<p>Facture <strong>FA-1001</strong> : 1\u202f234,56\xa0€ =?utf-8?q?x?= --=_alt_</p>\n"
 
 
 def build(**overrides: object) -> bytes:
@@ -51,9 +43,7 @@ def parse(data: bytes) -> EmailMessage:
 
 
 def test_headers_and_parts_round_trip() -> None:
-    msg = parse(
-        build(in_reply_to="<abc@client.example>", references=["<x@y.example>", "<abc@client.example>"])
-    )
+    msg = parse(build(in_reply_to="<abc@client.example>", references=["<x@y.example>", "<abc@client.example>"]))
     assert msg["Subject"] == SUBJECT
     assert msg["From"].addresses[0].display_name == "Éclat Services – Recouvrement"
     assert msg["From"].addresses[0].addr_spec == "recouvrement@eclat.example"
@@ -96,9 +86,7 @@ def test_same_inputs_same_bytes_and_stable_message_id() -> None:
     assert make_message_id("k1", "eclat.example") == make_message_id("k1", "eclat.example")
     assert make_message_id("k1", "eclat.example") != make_message_id("k2", "eclat.example")
     digest = hashlib.sha256(b"CL-7|FA-1001|reminder_1|1").hexdigest()[:32]
-    assert (
-        make_message_id("CL-7|FA-1001|reminder_1|1", "Eclat.Example") == f"<relance.{digest}@eclat.example>"
-    )
+    assert make_message_id("CL-7|FA-1001|reminder_1|1", "Eclat.Example") == f"<relance.{digest}@eclat.example>"
 
 
 @pytest.mark.parametrize(
@@ -161,3 +149,15 @@ def test_encoded_words_never_split_a_character_and_keep_the_text() -> None:
             for d, nxt in zip(decoded, decoded[1:], strict=False):
                 nxt_char = nxt.decode("utf-8")[0].encode("utf-8")
                 assert len(d) + len(nxt_char) > (max(first, 12) if d is decoded[0] else 45)
+
+
+def test_address_checks_are_remembered_but_refusals_still_explain_themselves() -> None:
+    """Valid addresses are matched once per process; a refusal is never remembered as a success, and a
+    trailing line feed (which ``$`` in a pattern would let through) is refused even after the bare address."""
+    for _ in range(2):
+        assert validate_address("ap@client.example") == "ap@client.example"
+        with pytest.raises(MailHeaderError, match="line breaks"):
+            validate_address("ap@client.example\n", "Reply-To")
+        with pytest.raises(MailHeaderError, match="not a valid email address") as info:
+            validate_address("ap@@client.example", "From")
+        assert info.value.header == "From"

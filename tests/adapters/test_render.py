@@ -40,9 +40,7 @@ def fixed_context(name: str, language: str, *, jurisdiction: str = "fr", count: 
     cur = "GBP" if jurisdiction == "uk" else "EUR"
     invoices = [
         InvoiceFacts("FA-1001", date(2026, 9, 1), date(2026, 10, 1), Decimal("1234.56"), Decimal(0), cur),
-        InvoiceFacts(
-            "FA-1017", date(2026, 9, 20), date(2026, 10, 20), Decimal("980.00"), Decimal("80.00"), cur
-        ),
+        InvoiceFacts("FA-1017", date(2026, 9, 20), date(2026, 10, 20), Decimal("980.00"), Decimal("80.00"), cur),
         InvoiceFacts("FA-1042", date(2026, 10, 5), date(2026, 11, 4), Decimal("15000.00"), Decimal(0), cur),
     ][:count]
     return build_context(
@@ -229,9 +227,7 @@ def test_overrides_are_cached_until_invalidated() -> None:
 
 
 def test_subject_is_one_line() -> None:
-    renderer = TemplateRenderer(
-        TEMPLATES, overrides=only("courtesy.subject.j2", "A\r\nBcc: x@evil.example\n")
-    )
+    renderer = TemplateRenderer(TEMPLATES, overrides=only("courtesy.subject.j2", "A\r\nBcc: x@evil.example\n"))
     subject = renderer.render("courtesy", "en", fixed_context("courtesy", "en")).subject
     assert subject == "A Bcc: x@evil.example"
 
@@ -286,40 +282,10 @@ def test_a_template_cannot_build_a_memory_bomb(tmp_path: Path) -> None:
         )
         with pytest.raises(TemplateError):
             renderer.render("reminder_1", "fr", sample_context("reminder_1", "fr"))
-    fine = TemplateRenderer(root, overrides=lambda name, lang: "{{ '-' * 3 }} {{ 2 ** 3 }}"
-                            if name.endswith(".subject.j2") else None)
+    fine = TemplateRenderer(
+        root, overrides=lambda name, lang: "{{ '-' * 3 }} {{ 2 ** 3 }}" if name.endswith(".subject.j2") else None
+    )
     assert fine.render("reminder_1", "fr", sample_context("reminder_1", "fr")).subject == "--- 8"
-
-
-@pytest.mark.parametrize("locale", ["fr_FR", "en_GB", "de_DE", "en_US", "fr_CA"])
-@pytest.mark.parametrize("currency", ["EUR", "GBP", "USD", "CHF"])
-def test_fast_money_formatting_is_babels_to_the_character(locale: str, currency: str) -> None:
-    import random
-
-    from bot.adapters.render import _babel_money, _money_shape
-
-    shape = _money_shape(currency, locale)
-    assert shape is not None, "these locales use the common shape: the fast path must apply"
-    rnd = random.Random(f"{locale}{currency}")
-    amounts = [Decimal(t) for t in ("0", "0.005", "0.015", "0.5", "999.995", "1000", "1234567.89", "99999999.999")]
-    amounts += [Decimal(rnd.randrange(10 ** rnd.randrange(1, 13))) / 10 ** rnd.randrange(0, 4) for _ in range(3000)]
-    for amount in amounts:
-        assert shape.apply(amount) == _babel_money(amount, currency, locale), amount
-
-
-def test_money_outside_the_fast_shape_is_left_to_babel() -> None:
-    from bot.adapters.render import _babel_money, _format_money, _money_shape
-
-    assert _money_shape("JPY", "fr_FR") is None  # no decimals
-    assert _money_shape("EUR", "hi_IN") is None  # groups of 2 after the first 3
-    for amount, currency, locale in (
-        (Decimal("-12.5"), "EUR", "fr_FR"),  # negative
-        (Decimal("1234567"), "JPY", "fr_FR"),
-        (Decimal("12345678.9"), "EUR", "hi_IN"),
-        (1234.5, "EUR", "en_GB"),  # a float
-        (Decimal("0.1234567890123456789012345678901"), "EUR", "fr_FR"),  # more digits than the context keeps
-    ):
-        assert _format_money(amount, currency, locale) == _babel_money(amount, currency, locale)
 
 
 def test_compiled_templates_are_shared_but_never_stale(tmp_path: Path) -> None:
