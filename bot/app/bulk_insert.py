@@ -6,15 +6,22 @@ generically. For 100,000 audit entries that all carry the same time, actor, acti
 that is most of the insert. Here the shared values go through the real column types once, per-row values
 through the same processors, and the statement is built on untyped columns so nothing is processed twice.
 What lands in the database is exactly what an ORM or Core insert would write (the tests compare).
+
+:func:`insert_many` and :func:`update_many` do the same for rows that share nothing in particular (an inbox
+batch's classifications, audit entries, acknowledgements, invoice state changes): each value goes through its
+column's processor, values repeated down a column (the batch's time, NULLs, short strings) only once.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, column, insert, table
+from sqlalchemy import Connection, Insert, Table, and_, bindparam, column, insert, table, update
 from sqlalchemy.sql.expression import TableClause
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import NullType
 
 CHUNK = 5000
@@ -30,8 +37,23 @@ def _untyped(tab: Table, names: Sequence[str]) -> TableClause:
     return table(tab.name, *(column(n, NullType()) for n in names), schema=tab.schema)
 
 
-def insert_rows(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]], shared: Mapping[str, Any]) -> None:
-    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all)."""
+@functools.lru_cache(maxsize=256)
+def _insert_statement(tab: Table, names: tuple[str, ...]) -> Insert:
+    # The same statement object each time: SQLAlchemy then finds its compiled form without rebuilding its key.
+    return insert(_untyped(tab, names))
+
+
+def insert_rows(
+    conn: Connection,
+    tab: Table,
+    rows: Sequence[Mapping[str, Any]],
+    shared: Mapping[str, Any],
+    converters: Sequence[tuple[str, Callable[[Any], Any]]] | None = None,
+) -> None:
+    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all).
+
+    ``converters``: the per-row columns' processors, when the caller has its own (default: the column types').
+    """
     if not rows:
         return
     per_row = list(rows[0])
@@ -40,8 +62,12 @@ def insert_rows(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]],
     for name, value in shared.items():
         process = _processor(tab, name, conn)
         done_shared[name] = value if process is None else process(value)
-    processors = [(n, p) for n in per_row if (p := _processor(tab, n, conn)) is not None]
-    statement = insert(_untyped(tab, [*per_row, *done_shared]))
+    processors = (
+        converters
+        if converters is not None
+        else [(n, p) for n in per_row if (p := _processor(tab, n, conn)) is not None]
+    )
+    statement = _insert_statement(tab, (*per_row, *done_shared))
     for start in range(0, len(rows), CHUNK):
         batch = []
         for row in rows[start : start + CHUNK]:
@@ -51,3 +77,76 @@ def insert_rows(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]],
             values.update(done_shared)
             batch.append(values)
         conn.execute(statement, batch)
+
+
+#: Values whose processed form depends only on their type and value, so a column processes each once. Not
+#: floats (0.0 == -0.0) nor decimals (Decimal("1.0") == Decimal("1.00")), which print differently.
+_MEMO_TYPES = (type(None), str, bool, int, date, datetime)
+
+
+class _Column:
+    """One column's bind processor, remembering what it made of the values seen (see ``_MEMO_TYPES``)."""
+
+    __slots__ = ("memo", "process")
+
+    def __init__(self, process: Callable[[Any], Any]) -> None:
+        self.process = process
+        self.memo: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        kind = type(value)
+        if kind not in _MEMO_TYPES:
+            return self.process(value)
+        # Equal aware datetimes in different zones are equal keys: the zone is part of the key.
+        key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)
+        try:
+            return self.memo[key]
+        except KeyError:
+            done = self.memo[key] = self.process(value)
+            return done
+
+
+def _converters(tab: Table, names: Sequence[str], conn: Connection) -> list[tuple[str, _Column]]:
+    return [(n, _Column(p)) for n in names if (p := _processor(tab, n, conn)) is not None]
+
+
+def insert_many(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``conn.execute(insert(tab), rows)`` (rows with the same keys), each distinct value processed once.
+
+    Columns left out take their scalar default, as with a Core insert; a table with a callable default left
+    out is inserted the Core way.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    defaults: dict[str, Any] = {}
+    for col in tab.c:
+        if col.name in names or col.default is None:
+            continue
+        if not isinstance(col.default, ScalarElementColumnDefault):
+            conn.execute(insert(tab), list(rows))
+            return
+        defaults[col.name] = col.default.arg
+    insert_rows(conn, tab, rows, defaults, converters=_converters(tab, names, conn))
+
+
+def update_many(conn: Connection, tab: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """``UPDATE tab SET name = ... WHERE primary key = ...`` for each row (the new values and the key columns,
+    by column name), as a Core executemany would write them, each distinct value processed once."""
+    if not rows:
+        return
+    keys = [c.name for c in tab.primary_key.columns]
+    untyped = _untyped(tab, [*names, *keys])
+    statement = (
+        update(untyped)
+        .where(and_(*(untyped.c[k] == bindparam(f"k_{k}") for k in keys)))
+        .values({untyped.c[n]: bindparam(f"v_{n}") for n in names})
+    )
+    converters = dict(_converters(tab, [*names, *keys], conn))
+    plain = _Column(lambda value: value)
+    params = []
+    for row in rows:
+        values = {f"v_{n}": converters.get(n, plain)(row[n]) for n in names}
+        values.update({f"k_{k}": converters.get(k, plain)(row[k]) for k in keys})
+        params.append(values)
+    conn.execute(statement, params)

@@ -2,7 +2,8 @@
 
 This is pure work on the raw bytes (no database, no clock), so during a catch-up it can run in a worker process
 on another core while the main process records the previous batch: the inbox then costs what its slower half
-costs instead of the sum of both. A reply arriving alone (IDLE) is read in the main process, at once.
+costs instead of the sum of both. A reply arriving alone (IDLE) in a daemon whose reader processes are not
+running yet is read in the main process, at once (see ``POOL_MIN_BATCH``).
 
 Nothing here decides or writes, so a worker that dies changes nothing: its batch is read again in the main
 process and the pool is not used again by this processor.
@@ -26,7 +27,11 @@ from bot.ports import InboundMail
 
 log = logging.getLogger(__name__)
 
-#: Below this many new messages a batch is read in the main process: handing it over costs more than it saves.
+#: Below this many new messages a batch is read in the main process while the reader processes would have to be
+#: started with a fork server (the daemon): that start-up would delay a reply arriving alone by a second or so.
+#: Once they run, or where they start with a plain fork, every batch goes to them: reading in the main process
+#: would also build the classifier's lexicons there (a third of a second), and the main process is the
+#: inbox's bottleneck.
 POOL_MIN_BATCH = 16
 
 
@@ -104,7 +109,7 @@ class Reader:
         return result
 
     def _pool_for(self, size: int) -> ProcessPoolExecutor | None:
-        if self.workers <= 0 or size < POOL_MIN_BATCH:
+        if self.workers <= 0 or size == 0:
             return None
         if self._pool is None:
             # fork is instant and shares the loaded lexicons, but is unsafe once other threads exist (a lock held
@@ -112,6 +117,8 @@ class Reader:
             method = "fork" if threading.active_count() == 1 else "forkserver"
             if method not in multiprocessing.get_all_start_methods():
                 method = "spawn"
+            if size < POOL_MIN_BATCH and method != "fork":
+                return None  # starting a fork server and importing the bot there would delay this batch
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
         return self._pool
 

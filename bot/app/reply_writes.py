@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, and_, bindparam, insert, update
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 
-from bot.adapters.db.models import AuditEntry, ClassificationRecord, Promise, ReviewItem, Task
+from bot.adapters.db.models import AuditEntry, ClassificationRecord, OutboxMessage, Promise, ReviewItem, Task
 from bot.app.audit import audit_values
+from bot.app.bulk_insert import insert_many, update_many
 
 
 class BatchWrites:
@@ -170,29 +171,29 @@ class BatchWrites:
     # ------------------------------------------------------------- writing
 
     def flush(self, session: Session) -> None:
-        """Insert everything collected, in the caller's transaction (one executemany per table)."""
-        from bot.app.outbox import insert_outbox  # outbox → follow_up → reply_lookups → here: a cycle at import
-
+        """Insert everything collected, then update the changed rows, in the caller's transaction (one
+        executemany per table, values processed by their column types as a Core statement would, see
+        ``bulk_insert.insert_many``)."""
+        conn = session.connection()
         for model, rows in (
             (ClassificationRecord, self.classifications),
             (Promise, self.promises),
             (ReviewItem, self.reviews),
             (Task, self.tasks),
             (AuditEntry, self.audit),
+            (OutboxMessage, self.outbox),  # as ``outbox.insert_outbox`` would
         ):
-            if rows:
-                # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
-                session.execute(insert(cast(Table, model.__table__)), rows)
-        insert_outbox(session, self.outbox)
-        for statement, params in self._updates():
-            session.execute(statement, params)
+            # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
+            insert_many(conn, cast(Table, model.__table__), rows)
+        for table, names, params in self._updates():
+            update_many(conn, table, names, params)
         for rows in (self.classifications, self.promises, self.reviews, self.tasks, self.audit, self.outbox):
             rows.clear()
         self._changes.clear()
 
-    def _updates(self) -> list[tuple[Update, list[dict[str, Any]]]]:
-        """The changed rows as UPDATE statements, one per table and set of changed columns, in order."""
-        groups: dict[tuple[str, tuple[str, ...]], tuple[Update, list[dict[str, Any]]]] = {}
+    def _updates(self) -> list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]]:
+        """The changed rows by table and set of changed columns, in order: (table, columns, rows by column)."""
+        groups: dict[tuple[str, tuple[str, ...]], tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = {}
         for obj, before in self._changes.values():
             mapper = instance_state(obj).mapper
             names = tuple(name for name, old in before.items() if getattr(obj, name) != old)
@@ -201,18 +202,10 @@ class BatchWrites:
             table = cast(Table, mapper.local_table)
             group = groups.get((table.name, names))
             if group is None:
-                group = groups[(table.name, names)] = (_update_statement(table, names), [])
-            params = {f"v_{name}": getattr(obj, name) for name in names}
+                group = groups[(table.name, names)] = (table, names, [])
+            # The mapped models name attributes as their columns.
+            params = {name: getattr(obj, name) for name in names}
             for column in mapper.primary_key:
-                params[f"k_{column.key}"] = getattr(obj, mapper.get_property_by_column(column).key)
-            group[1].append(params)
+                params[column.name] = getattr(obj, mapper.get_property_by_column(column).key)
+            group[2].append(params)
         return list(groups.values())
-
-
-def _update_statement(table: Table, names: Sequence[str]) -> Update:
-    """``UPDATE table SET name = :v_name, ... WHERE pk = :k_pk`` (the mapped models name attributes as columns)."""
-    return (
-        update(table)
-        .where(and_(*(column == bindparam(f"k_{column.key}") for column in table.primary_key.columns)))
-        .values({table.c[name]: bindparam(f"v_{name}") for name in names})
-    )

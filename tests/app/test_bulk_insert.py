@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, bindparam, insert, text, update
 
 from bot.adapters.db.engine import open_database
-from bot.adapters.db.models import AuditEntry
-from bot.app.bulk_insert import insert_rows
+from bot.adapters.db.models import AuditEntry, Client, OutboxMessage, ReviewItem
+from bot.app.bulk_insert import insert_many, insert_rows, update_many
 
 AUDIT = cast("Table", AuditEntry.__table__)
 NOW = datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -36,3 +36,88 @@ def test_insert_rows_stores_what_core_insert_stores(db_url: str) -> None:
     assert len(stored) == 14
     assert stored[:7] == stored[7:]
     assert stored[0][5] == "null" and '"N0"' in stored[0][6]
+
+
+OUTBOX = cast("Table", OutboxMessage.__table__)
+PARIS = timezone(timedelta(hours=1))
+
+
+def _outbox_rows() -> list[dict[str, Any]]:
+    # The same instant in two zones, equal strings, lists and NULLs: what the memo must not confuse.
+    times = [NOW, NOW.astimezone(PARIS), NOW + timedelta(microseconds=1)]
+    return [
+        {
+            "idempotency_key": f"k{i}",
+            "message_id": f"<m{i}@t>",
+            "kind": "ack",
+            "client_id": "C1",
+            "invoice_numbers": ["F1", "F2"] if i % 2 else [],
+            "step": None if i % 3 else "reminder_1",
+            "template": "promise_ack",
+            "language": "fr",
+            "recipients": ["a@b.test"],
+            "subject": "Sujet é",
+            "raw": b"raw\r\n",
+            "next_attempt_at": times[i % 3],
+            "deadline_at": times[2],
+            "created_at": times[(i + 1) % 3],
+        }
+        for i in range(7)
+    ]
+
+
+def test_insert_many_and_update_many_store_what_core_statements_store(db_url: str) -> None:
+    """Every column as the database holds it, after the same rows went the Core way and the memoised way."""
+    engine = open_database(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(cast("Table", Client.__table__)),
+            {
+                "client_id": "C1",
+                "name": "C",
+                "language": "fr",
+                "profile": "standard",
+                "created_at": NOW,
+                "updated_at": NOW,
+            },
+        )
+    results = []
+    for way in ("core", "many"):
+        with engine.begin() as conn:
+            conn.execute(OUTBOX.delete())
+            rows = _outbox_rows()
+            if way == "core":
+                conn.execute(insert(OUTBOX), rows)  # status and attempts from their column defaults
+            else:
+                insert_many(conn, OUTBOX, rows)
+            ids = [r[0] for r in conn.execute(text("SELECT id FROM outbox ORDER BY id"))]
+            changes = [
+                {"status": "sent", "sent_at": NOW.astimezone(PARIS), "attempts": 1, "id": ids[0]},
+                {"status": "sent", "sent_at": NOW, "attempts": 2, "id": ids[3]},
+            ]
+            if way == "core":
+                conn.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == bindparam("k_id"))
+                    .values(status=bindparam("v_status"), sent_at=bindparam("v_sent"), attempts=bindparam("v_att")),
+                    [
+                        {"k_id": c["id"], "v_status": c["status"], "v_sent": c["sent_at"], "v_att": c["attempts"]}
+                        for c in changes
+                    ],
+                )
+            else:
+                update_many(conn, OUTBOX, ("status", "sent_at", "attempts"), changes)
+            columns = ", ".join(f"CAST({c.name} AS TEXT)" for c in OUTBOX.c if c.name != "id")
+            results.append(conn.execute(text(f"SELECT {columns} FROM outbox ORDER BY id")).all())
+    assert len(results[0]) == 7
+    assert results[0] == results[1]
+    assert results[1][0][11:13] == ("sent", "1")  # status, attempts
+
+
+def test_insert_many_falls_back_to_core_for_a_callable_default(db_url: str) -> None:
+    engine = open_database(db_url)
+    review = cast("Table", ReviewItem.__table__)
+    with engine.begin() as conn:
+        insert_many(conn, review, [{"kind": "reply", "reason": "r", "created_at": NOW}])  # invoice_numbers: list()
+        stored = conn.execute(text("SELECT status, CAST(invoice_numbers AS TEXT) FROM review_items")).all()
+    assert stored == [("open", "[]")]

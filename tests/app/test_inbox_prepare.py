@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,10 +67,34 @@ def test_a_reader_process_reads_exactly_what_the_main_process_reads() -> None:
     assert all(p.classification is not None for i, p in enumerate(pooled) if i != 5)
 
 
-def test_small_batches_and_custom_parsers_stay_in_the_main_process() -> None:
+def test_small_batches_stay_in_the_main_process_only_while_a_fork_server_would_start_the_readers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    small = mails(POOL_MIN_BATCH - 1)
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait)  # another thread: readers would need a fork server (the daemon)
+    other.start()
     reader = Reader(parse_message, workers=1, default_parser=True)
-    reader.start(mails(POOL_MIN_BATCH - 1))()
-    assert reader._pool is None
+    try:
+        assert len(reader.start(small)()) == len(small)
+        assert reader._pool is None
+    finally:
+        busy.set()
+        other.join()
+    # Whatever threads earlier tests left behind, the reader now decides as in a single-threaded process.
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    try:
+        inline = Reader(parse_message, workers=0, default_parser=True).start(small)()
+        pooled = reader.start(small)()  # a plain fork is instant: even one message goes to the reader
+        assert reader._pool is not None
+        assert [(p.parsed, p.classification, p.error) for p in pooled] == [
+            (p.parsed, p.classification, p.error) for p in inline
+        ]
+    finally:
+        reader.close()
+
+
+def test_custom_parsers_stay_in_the_main_process() -> None:
     custom = Reader(lambda raw: parse_message(raw), workers=1, default_parser=False)
     assert len(custom.start(mails(POOL_MIN_BATCH + 1))()) == POOL_MIN_BATCH + 1
     assert custom._pool is None
