@@ -74,9 +74,7 @@ def test_messages_share_one_connection(server: SmtpTestServer) -> None:
 
 
 @pytest.mark.parametrize(("code", "stage"), [(451, "DATA"), (452, "RCPT"), (421, "MAIL"), (421, "DATA")])
-def test_4xx_is_temporary_and_the_retry_lands_exactly_once(
-    server: SmtpTestServer, code: int, stage: str
-) -> None:
+def test_4xx_is_temporary_and_the_retry_lands_exactly_once(server: SmtpTestServer, code: int, stage: str) -> None:
     server.fail(code, stage=stage)
 
     async def scenario() -> DeliveryError | ConfigError | None:

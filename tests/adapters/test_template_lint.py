@@ -63,9 +63,7 @@ def test_missing_attribute_is_caught_by_rendering_the_samples(tree: Path) -> Non
 def test_parity_missing_file_and_different_variables(tree: Path) -> None:
     (tree / "en" / "dispute_ack.html.j2").unlink()
     path = tree / "fr" / "payment_thanks.txt.j2"
-    path.write_text(
-        path.read_text(encoding="utf-8") + "Échéance promise : {{ promise_date|date }}\n", encoding="utf-8"
-    )
+    path.write_text(path.read_text(encoding="utf-8") + "Échéance promise : {{ promise_date|date }}\n", encoding="utf-8")
     text = messages(lint_templates(tree))
     assert "en/dispute_ack.html.j2: missing (present in fr/)" in text
     assert "en/dispute_ack: missing part dispute_ack.html.j2" in text

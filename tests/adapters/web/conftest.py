@@ -58,9 +58,7 @@ def _raw_reply() -> bytes:
     msg["Subject"] = "Re: Facture F2026-001 <b>urgent</b>"
     msg["Message-ID"] = "<reply-1@dupont.test>"
     msg["Date"] = "Thu, 19 Nov 2026 10:00:00 +0100"
-    msg.set_content(
-        XSS_REPLY + "\n\n> Le 10/11/2026, Relance a écrit :\n> Merci de régler la facture F2026-001.\n"
-    )
+    msg.set_content(XSS_REPLY + "\n\n> Le 10/11/2026, Relance a écrit :\n> Merci de régler la facture F2026-001.\n")
     return msg.as_bytes()
 
 
@@ -208,9 +206,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine, clock: FixedClock):  # type: ignore[no-untyped-def]
-    return create_app(
-        settings, engine, clock=clock, services=WebServices(health_checks={"scheduler": lambda: True})
-    )
+    return create_app(settings, engine, clock=clock, services=WebServices(health_checks={"scheduler": lambda: True}))
 
 
 def csrf_of(html: str) -> str:

@@ -84,9 +84,7 @@ def test_failing_health_check_gives_503(settings, engine, clock) -> None:  # typ
         settings,
         engine,
         clock=clock,
-        services=WebServices(
-            health_checks={"imap": broken, "smtp": lambda: {"ok": False, "last_send": None}}
-        ),
+        services=WebServices(health_checks={"imap": broken, "smtp": lambda: {"ok": False, "last_send": None}}),
     )
     with TestClient(app) as c:
         r = c.get("/healthz")
@@ -117,9 +115,7 @@ def test_profiles_simulation_lists_steps(as_role: Callable[[str], TestClient]) -
 def test_export_jsonl_after_a_decision(as_role: Callable[[str], TestClient]) -> None:
     collector = as_role("collector")
     token = csrf_of(collector.get("/review").text)
-    r = collector.post(
-        "/review/1/done", data={"csrf_token": token, "note": "handled by phone"}, follow_redirects=False
-    )
+    r = collector.post("/review/1/done", data={"csrf_token": token, "note": "handled by phone"}, follow_redirects=False)
     assert r.status_code == 303
     lines = collector.get("/review/export.jsonl").text.splitlines()
     assert len(lines) == 1

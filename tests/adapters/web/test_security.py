@@ -11,14 +11,25 @@ from bot.adapters.web.security import COOKIE_NAME
 from bot.app.clock import FixedClock
 from tests.adapters.web.conftest import XSS_NAME, TestClient, csrf_of, login
 
-PAGES = ["/review", "/tasks", "/clients", "/priorities", "/clients/C1", "/invoices/F2026-001", "/dashboard",
-         "/templates/reminder_1", "/profiles", "/users"]
+PAGES = [
+    "/review",
+    "/tasks",
+    "/clients",
+    "/priorities",
+    "/clients/C1",
+    "/invoices/F2026-001",
+    "/dashboard",
+    "/templates/reminder_1",
+    "/profiles",
+    "/users",
+]
 
 
 def _post_login(client: TestClient, username: str, password: str) -> int:
     token = csrf_of(client.get("/login").text)
-    r = client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}, follow_redirects=False
+    )
     return r.status_code
 
 
@@ -67,8 +78,11 @@ def test_throttle_is_per_username(anon: TestClient) -> None:
 
 def test_session_cookie_flags(anon: TestClient) -> None:
     token = csrf_of(anon.get("/login").text)
-    r = anon.post("/login", data={"username": "viewer", "password": "password-for-viewer", "csrf_token": token},
-                  follow_redirects=False)
+    r = anon.post(
+        "/login",
+        data={"username": "viewer", "password": "password-for-viewer", "csrf_token": token},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE_NAME}=")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
@@ -111,7 +125,7 @@ def test_security_headers_on_pages_static_and_api(anon: TestClient) -> None:
 @pytest.mark.parametrize("path", PAGES)
 def test_xss_payloads_render_inert(as_role: Callable[[str], TestClient], path: str) -> None:
     page = as_role("admin").get(path).text
-    assert "<script>alert" not in page and "<img src=x" not in page and "onerror=\"alert" not in page
+    assert "<script>alert" not in page and "<img src=x" not in page and 'onerror="alert' not in page
     if path in ("/review", "/tasks", "/clients", "/priorities", "/clients/C1", "/invoices/F2026-001"):
         assert "Dupont &lt;script&gt;alert(&#34;name&#34;)&lt;/script&gt; &amp; Fils" in page
     if path == "/review":
@@ -122,8 +136,11 @@ def test_xss_payloads_render_inert(as_role: Callable[[str], TestClient], path: s
 
 def test_open_redirect_after_login_is_refused(anon: TestClient) -> None:
     token = csrf_of(anon.get("/login").text)
-    r = anon.post("/login", data={"username": "viewer", "password": "password-for-viewer", "csrf_token": token,
-                                  "next": "//evil.example/"}, follow_redirects=False)
+    r = anon.post(
+        "/login",
+        data={"username": "viewer", "password": "password-for-viewer", "csrf_token": token, "next": "//evil.example/"},
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/"
 
 
