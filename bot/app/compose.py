@@ -239,6 +239,8 @@ class Composer:
         """Render ``template`` for the client and build the message: (subject, message ready to send)."""
         from bot.adapters.mail_build import build_mail, make_message_id
 
+        # Late-payment penalties are computed only for the templates that show them (the formal notices).
+        shown = self.renderer.variables(template, client.language)
         context = self.context(
             client,
             invoices,
@@ -246,6 +248,7 @@ class Composer:
             today=today,
             jurisdiction=jurisdiction,
             attachment_names=[a[0] for a in attachments],
+            with_penalties=shown is None or "penalties" in shown,
             **extra,
         )
         rendered = self.renderer.render(template, client.language, context)

@@ -8,6 +8,7 @@ held-back flushes must get right (acknowledgement cap, superseded promises, chec
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,12 @@ class FailingFor:
         ):
             raise RuntimeError("template exploded")
         return self.inner.render(name, language, context)
+
+    def names(self) -> Sequence[str]:
+        return self.inner.names()
+
+    def variables(self, name: str, language: str) -> frozenset[str] | None:
+        return self.inner.variables(name, language)
 
 
 def test_a_failing_message_is_quarantined_alone_and_the_batch_is_not_half_applied(

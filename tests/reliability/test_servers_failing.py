@@ -356,6 +356,9 @@ class _CutConnection:
     def names(self) -> Any:
         return self.inner.names()
 
+    def variables(self, name: str, language: str) -> Any:
+        return self.inner.variables(name, language)
+
 
 def cut_mid_reply(postgres_url: str, postgres_server: Any, folder: Path) -> tuple[sessionmaker[Session], int]:
     """Process the reply while every backend of its database is terminated in the middle of its transaction."""
