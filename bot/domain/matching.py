@@ -24,6 +24,8 @@ from rapidfuzz.distance import OSA
 
 _NON_ALNUM = re.compile(r"[^A-Z0-9]")
 _RUNS = re.compile(r"[A-Z]+|\d+")
+#: Unrestricted look-ups remembered per matcher (``InvoiceMatcher.match``).
+_MEMO_SIZE = 256
 
 
 def normalise_invoice_number(s: str) -> str:
@@ -79,6 +81,10 @@ class InvoiceMatcher:
             seq = _sequence(n)
             if seq is not None:
                 self._by_seq.setdefault(seq, []).append(n)
+        # Answers for unrestricted look-ups: a matcher is immutable and is shared while the client's numbers stay
+        # the same, and a client's replies repeat the same references (a signature, a customer number) that
+        # only the fuzzy search can rule out. Bounded, so hostile mail cannot grow it without limit.
+        self._memo: dict[str, InvoiceMatch | None] = {}
 
     def _restrict(self, found: Sequence[str], allowed: frozenset[str] | None) -> list[str]:
         return [n for n in found if allowed is None or n in allowed]
@@ -89,7 +95,17 @@ class InvoiceMatcher:
         ``candidates`` (the client's invoice numbers) restricts the tolerant forms; an exact number always
         wins.
         """
-        allowed = frozenset(candidates) if candidates is not None else None
+        if candidates is not None:
+            return self._match(written, frozenset(candidates))
+        memo = self._memo
+        if written in memo:
+            return memo[written]
+        found = self._match(written, None)
+        if len(memo) < _MEMO_SIZE:
+            memo[written] = found
+        return found
+
+    def _match(self, written: str, allowed: frozenset[str] | None) -> InvoiceMatch | None:
         key = normalise_invoice_number(written)
         if not key:
             return None

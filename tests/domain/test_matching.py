@@ -74,6 +74,26 @@ def test_unknown_returns_none(matcher: InvoiceMatcher) -> None:
     assert matcher.match("") is None
 
 
+def test_remembered_answers_are_those_of_a_fresh_matcher() -> None:
+    written = ["F2031-00457", "F2031-129", "918", "F2031-00458", "C000007", "F2031-00777", "", "312"]
+    shared = InvoiceMatcher(LEDGER)
+    for _ in range(3):  # asked again and again, as a client's replies repeat the same references
+        for w in written:
+            assert shared.match(w) == InvoiceMatcher(LEDGER).match(w)
+    # A restriction to candidates is never answered from what an unrestricted look-up found.
+    assert shared.match("F2031-00192") == InvoiceMatcher(LEDGER).match("F2031-00192")
+    assert shared.match("F2031-00192") is not None
+    assert shared.match("F2031-00192", candidates=["F2031-00918"]) is None
+
+
+def test_remembered_answers_are_bounded() -> None:
+    m = InvoiceMatcher(LEDGER)
+    for i in range(1_000):
+        m.match(f"X{i}")
+    assert len(m._memo) <= 256
+    assert m.match("F2031-00457") == InvoiceMatcher(LEDGER).match("F2031-00457")  # past the bound: still right
+
+
 def _inv(number: str, balance: str, due: date | None = None) -> OpenInvoice:
     return OpenInvoice(number, "C1", Decimal(balance), Decimal(balance), due)
 
