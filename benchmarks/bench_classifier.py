@@ -349,7 +349,7 @@ def run_product(corpus: Path, *, verbose: bool = False) -> dict[str, Any]:
     from bot.adapters.db.engine import open_database, session_factory
     from bot.adapters.parse import parse_message
     from bot.app.imports import import_clients, import_invoices
-    from bot.app.inbox import classify_parsed
+    from bot.app.inbound import classify_parsed
     from bot.app.reply_matching import match_reply, resolve_details
     from bot.app.settings import Settings
     from bot.domain.decision import decide

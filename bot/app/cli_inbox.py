@@ -30,7 +30,7 @@ def inbox_classify(files: list[Path], as_json: Json = False) -> None:
     from dataclasses import replace
 
     from bot.adapters.parse import parse_message
-    from bot.app.inbox import classify_parsed
+    from bot.app.inbound import classify_parsed
     from bot.app.reply_matching import match_reply, resolve_details
     from bot.domain.errors import UnreadableMessageError
 

@@ -26,7 +26,8 @@ from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from bot.app.inbox import InboxProcessor, InboxReport
+from bot.app.inbound import InboxReport
+from bot.app.inbox import InboxProcessor
 from bot.app.lease import make_lease
 from bot.app.listener import InboxListener
 from bot.app.profiles import current_profiles

@@ -44,7 +44,8 @@ from bot.app import imports
 from bot.app.clock import FixedClock
 from bot.app.demo_replies import RESOURCES, Debtor, ReminderSent, build_reply, load_debtors
 from bot.app.dunning import check_payment_claims, check_promises, run_cycle
-from bot.app.inbox import InboxProcessor, InboxReport
+from bot.app.inbound import InboxReport
+from bot.app.inbox import InboxProcessor
 from bot.app.outbox import deliver_due
 from bot.app.runtime import Runtime
 from bot.app.settings import Settings, load_settings

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
+from bot.app.inbound import InboxReport, inbound_row
 from bot.app.inbox_prepare import Prepared
 from bot.app.plan_snapshots import gc_paused
 from bot.app.reply_lookups import ReplyLookups
@@ -41,7 +42,7 @@ from bot.domain.message import ParsedMessage
 from bot.ports import InboundMail, Mailbox
 
 if TYPE_CHECKING:
-    from bot.app.inbox import InboxProcessor, InboxReport
+    from bot.app.inbox import InboxProcessor
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ class BatchRunner:
 
     def finish(self, mailbox: Mailbox, started: Started, report: InboxReport) -> None:
         """Record a started batch in one transaction and file its messages."""
-        from bot.app.inbox import InboxReport
-
         mails, prepared = started.mails, started.prepared()
         batch_report = InboxReport()
         try:
@@ -119,7 +118,6 @@ class BatchRunner:
     def _commit(
         self, mails: Sequence[InboundMail], prepared: Sequence[Prepared], report: InboxReport
     ) -> list[tuple[InboundMail, str | None]]:
-        from bot.app.inbox import inbound_row
         from bot.app.reply_outcomes import FOLDER_PROCESSED, FOLDER_QUARANTINE
 
         p = self.processor

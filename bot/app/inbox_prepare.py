@@ -51,7 +51,7 @@ Reading = tuple[ParsedMessage | None, Classification | None, list[str] | None, s
 
 def read(raw: bytes, parse: Callable[[bytes], ParsedMessage], uid: int = 0) -> Reading:
     """(parsed, classification, written references, error) of one raw message; never raises."""
-    from bot.app.inbox import classify_parsed
+    from bot.app.inbound import classify_parsed
     from bot.app.reply_matching import written_refs
 
     try:

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from bot.app import metrics
-from bot.app.inbox import InboxProcessor, InboxReport
+from bot.app.inbound import InboxReport
+from bot.app.inbox import InboxProcessor
 from bot.app.lease import Lease
 from bot.domain.errors import ConfigError, TemporaryError
 from bot.ports import Mailbox

@@ -22,7 +22,7 @@ from bot.domain.intent import Intent
 from bot.domain.message import ParsedMessage
 
 if TYPE_CHECKING:
-    from bot.app.inbox import InboxReport
+    from bot.app.inbound import InboxReport
 
 #: Where a message is filed once recorded (IMAP folders / Maildir subfolders).
 FOLDER_PROCESSED = "relance/processed"

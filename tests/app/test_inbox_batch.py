@@ -29,7 +29,8 @@ from bot.adapters.db.models import (
     Task,
 )
 from bot.app.clock import FixedClock
-from bot.app.inbox import InboxProcessor, InboxReport
+from bot.app.inbound import InboxReport
+from bot.app.inbox import InboxProcessor
 from bot.app.settings import load_settings
 from bot.app.wiring import make_renderer
 from bot.ports import RenderedMail, Renderer

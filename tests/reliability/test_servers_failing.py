@@ -29,7 +29,8 @@ from bot.adapters.mail_build import build_mail, make_message_id
 from bot.adapters.smtp import SmtpSender
 from bot.app.clock import FixedClock
 from bot.app.imports import import_clients, import_invoices
-from bot.app.inbox import InboxProcessor, InboxReport
+from bot.app.inbound import InboxReport
+from bot.app.inbox import InboxProcessor
 from bot.app.outbox import DeliveryReport, add_to_outbox, deliver_due
 from bot.app.settings import load_settings
 from bot.app.wiring import make_renderer
