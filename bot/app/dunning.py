@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
@@ -27,6 +27,7 @@ from bot.adapters.db.models import (
     Task,
 )
 from bot.app.audit import audit
+from bot.app.bulk_insert import insert_many
 from bot.app.compose import Composer
 from bot.app.dunning_batch import InvoiceRow, RecordBatch
 from bot.app.follow_up import raise_call_task
@@ -158,8 +159,7 @@ class _Writes:
 
     def flush(self, session: Session) -> None:
         insert_outbox(session, self.outbox)
-        if self.audit:
-            session.execute(insert(cast(Table, AuditEntry.__table__)), self.audit)
+        insert_many(session.connection(), cast(Table, AuditEntry.__table__), self.audit)
         if self.invoices:
             session.execute(_MOVE_INVOICE, self.invoices)
 

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import Contact, OutboxMessage
+from bot.app.bulk_insert import insert_many
 from bot.app.follow_up import mark_bouncing, raise_call_task
 from bot.app.outbox_claim import ClaimedMessage, SentMarker, WalCheckpointer, claim
 from bot.domain.errors import ConfigError, PermanentError, TemporaryError
@@ -162,9 +163,8 @@ def insert_outbox(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     Durable when the caller's transaction commits, which is before anything is sent: the rows carry their
     idempotency key and Message-ID, and the unique indexes refuse a second row for either.
     """
-    if rows:
-        # On the table, not the mapped class: the ORM's bulk-insert layer cost as much as the INSERT itself.
-        session.execute(insert(cast(Table, OutboxMessage.__table__)), list(rows))
+    # On the table, not the mapped class: the ORM's bulk-insert layer cost as much as the INSERT itself.
+    insert_many(session.connection(), cast(Table, OutboxMessage.__table__), rows)
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -181,7 +181,7 @@ class BatchWrites:
             (ReviewItem, self.reviews),
             (Task, self.tasks),
             (AuditEntry, self.audit),
-            (OutboxMessage, self.outbox),  # as ``outbox.insert_outbox`` would
+            (OutboxMessage, self.outbox),  # what ``outbox.insert_outbox`` does
         ):
             # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
             insert_many(conn, cast(Table, model.__table__), rows)
