@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, and_, bindparam, column, insert, table, update
+from sqlalchemy import Connection, Insert, Table, and_, bindparam, column, func, insert, select, table, text, update
 from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import NullType
@@ -150,3 +150,30 @@ def update_many(conn: Connection, tab: Table, names: Sequence[str], rows: Sequen
         values.update({f"k_{k}": converters.get(k, plain)(row[k]) for k in keys})
         params.append(values)
     conn.execute(statement, params)
+
+
+def allocate_ids(conn: Connection, tab: Table, count: int) -> list[int]:
+    """``count`` new values of ``tab``'s integer primary key, ascending, for rows this transaction will insert
+    with their ids given (rows that others refer to, inserted in one executemany with them).
+
+    PostgreSQL: from the column's sequence, as an INSERT would take them (replicas never collide). SQLite: the
+    ones after the highest id, as SQLite itself would give them (``INTEGER PRIMARY KEY``, no AUTOINCREMENT);
+    that is safe only because a transaction that writes holds SQLite's write lock from its start (``BEGIN
+    IMMEDIATE``, ``engine.transaction``), and only if nothing else in the transaction inserts into ``tab``
+    before these rows are.
+    """
+    if count <= 0:
+        return []
+    (key,) = tab.primary_key.columns
+    if conn.dialect.name == "postgresql":
+        sequence = conn.execute(
+            text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": tab.name, "c": key.name}
+        ).scalar_one()
+        found = conn.execute(
+            text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)"), {"s": sequence, "n": count}
+        ).scalars()
+        return sorted(found)
+    if conn.dialect.name != "sqlite":
+        raise NotImplementedError(f"allocate_ids on {conn.dialect.name}")
+    top = conn.execute(select(func.max(key))).scalar() or 0
+    return list(range(top + 1, top + 1 + count))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, OutboxMessage
+from bot.adapters.mail_build import build_mail, make_message_id
 from bot.app.outbox import add_outbox_row, outbox_values
 from bot.app.settings import Settings
 from bot.domain.penalties import LegalRates
@@ -237,8 +238,6 @@ class Composer:
         **extra: Any,
     ) -> tuple[str, OutgoingMail]:
         """Render ``template`` for the client and build the message: (subject, message ready to send)."""
-        from bot.adapters.mail_build import build_mail, make_message_id
-
         # Late-payment penalties are computed only for the templates that show them (the formal notices).
         shown = self.renderer.variables(template, client.language)
         context = self.context(

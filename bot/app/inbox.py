@@ -24,9 +24,19 @@ from bot.adapters.db.models import (
     MailboxCheckpoint,
     ReviewItem,
 )
-from bot.app.inbound import InboxReport, classify_parsed, has_remittance, inbound_row
+from bot.app.inbound import (
+    InboxReport,
+    NewInbound,
+    as_orm,
+    classify_parsed,
+    has_remittance,
+    inbound_row,
+    quarantine_reason,
+    unreadable_inbound,
+)
 from bot.app.inbox_batch import BatchRunner, Started
 from bot.app.inbox_prepare import Reader, default_workers
+from bot.app.profiles import current_profiles
 from bot.app.reply_actions import apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
@@ -42,7 +52,7 @@ from bot.app.reply_outcomes import (
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.decision import Decision, Match, SenderTrust, decide
-from bot.domain.errors import TemporaryError, UnreadableMessageError
+from bot.domain.errors import ConfigError, TemporaryError, UnreadableMessageError
 from bot.domain.intent import Classification, Intent
 from bot.domain.message import ParsedMessage
 from bot.ports import Clock, InboundMail, Mailbox, Renderer
@@ -91,9 +101,16 @@ class InboxProcessor:
         next one is fetched and read (in a reader process when there is one, see ``inbox_prepare``).
         """
         report = report or InboxReport()
+        self.reader.warm_up()
         with self.factory() as session:
             checkpoint = session.get(MailboxCheckpoint, mailbox.name)
             after, validity = (checkpoint.last_uid, checkpoint.uidvalidity) if checkpoint else (0, None)
+            # The profiles every action reads, loaded once per process (and again when edited): now, while the
+            # reader processes start, rather than in the first batch, which would wait for them then for this.
+            try:
+                current_profiles(self.settings, session)
+            except ConfigError:
+                pass  # a broken profiles file fails the batches that need it, as it would without this
         runner = BatchRunner(self)
         batch: list[InboundMail] = []
         size = 1
@@ -112,6 +129,9 @@ class InboxProcessor:
             started = following
         if started is not None:
             runner.finish(mailbox, started, report)
+        wait_filed = getattr(mailbox, "wait_filed", None)  # IMAP files in the background
+        if wait_filed is not None:
+            wait_filed()
         return report
 
     def process(self, mail: InboundMail, report: InboxReport) -> str | None:
@@ -198,17 +218,7 @@ class InboxProcessor:
             )
         )
         if existing is None:
-            existing = InboundMessage(
-                mailbox=mail.mailbox,
-                uidvalidity=mail.uidvalidity,
-                uid=mail.uid,
-                message_id=message_id,
-                raw=mail.raw,
-                status="quarantined",
-                error=error[:2000],
-                received_at=now,
-                processed_at=now,
-            )
+            existing = as_orm(unreadable_inbound(mail, error, now, message_id))
             session.add(existing)
             session.flush()
             session.add(
@@ -216,7 +226,7 @@ class InboxProcessor:
                     kind="quarantine",
                     status="open",
                     inbound_id=existing.id,
-                    reason=f"unreadable message: {error[:300]}",
+                    reason=quarantine_reason(error),
                     created_at=now,
                 )
             )
@@ -244,7 +254,7 @@ class InboxProcessor:
     def handle(
         self,
         session: Session,
-        row: InboundMessage,
+        row: InboundMessage | NewInbound,
         parsed: ParsedMessage,
         report: InboxReport,
         classification: Classification | None = None,
@@ -335,7 +345,7 @@ class InboxProcessor:
     def _review(
         self,
         session: Session,
-        row: InboundMessage,
+        row: InboundMessage | NewInbound,
         classification: Classification,
         match: Match,
         decision: Decision,

@@ -24,15 +24,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
-from bot.app.inbound import InboxReport, inbound_row
+from bot.app.bulk_insert import allocate_ids
+from bot.app.inbound import InboxReport, NewInbound, new_inbound, quarantine_reason, unreadable_inbound
 from bot.app.inbox_prepare import Prepared
 from bot.app.plan_snapshots import gc_paused
 from bot.app.reply_lookups import ReplyLookups
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Coordinates = tuple[str, int, int]
+
+_INBOUND = cast(Table, InboundMessage.__table__)
 
 
 @dataclass
@@ -148,19 +151,24 @@ class BatchRunner:
             )
             now = p.clock.now()
             lookups.preload_acks(now - ACK_WINDOW)
-            todo: list[tuple[InboundMessage, Prepared, ParsedMessage]] = []
+            rows: list[NewInbound] = []
+            unreadable: list[tuple[NewInbound, str]] = []
+            todo: list[tuple[NewInbound, Prepared, ParsedMessage]] = []
             for x in prepared:
                 mail, parsed = x.mail, x.parsed
                 if _coords(mail) in seen:
                     continue  # recorded since the first look: counted as a duplicate below
                 seen.add(_coords(mail))
                 if x.error is not None or parsed is None:
-                    p.quarantine_in(session, mail, x.error or "unreadable", None)
+                    error = x.error or "unreadable"
+                    row = unreadable_inbound(mail, error, now)
+                    rows.append(row)
+                    unreadable.append((row, error))
                     report.quarantined += 1
                     outcome[_coords(mail)] = FOLDER_QUARANTINE
                     continue
-                row = inbound_row(mail, parsed, now)
-                session.add(row)
+                row = new_inbound(mail, parsed, now)
+                rows.append(row)
                 outcome[_coords(mail)] = FOLDER_PROCESSED
                 if parsed.message_id and parsed.message_id in known_ids:
                     row.status = "duplicate"
@@ -169,19 +177,26 @@ class BatchRunner:
                 if parsed.message_id:
                     known_ids.add(parsed.message_id)
                 todo.append((row, x, parsed))
-            # Matching reads nothing a reply changes: every reply is matched first (its row is inserted with
-            # its client), then only the invoices matched are loaded as ORM entities (one query), for the
-            # actions to change.
+            # The messages' rows are inserted with the batch's other rows at its end (``lookups.writes``), in
+            # the order read, their ids allocated now for the rows that refer to them.
+            for row, new_id in zip(rows, allocate_ids(session.connection(), _INBOUND, len(rows)), strict=True):
+                row.id = new_id
+                lookups.writes.add_inbound(row)
+            for row, error in unreadable:
+                lookups.writes.add_review(
+                    kind="quarantine", inbound_id=row.id, reason=quarantine_reason(error), now=now
+                )
+            # Matching reads nothing a reply changes: every reply is matched first (its row gets its client),
+            # then only the invoices matched are loaded as ORM entities (one query), for the actions to change.
             matched = [p.match(session, parsed, x.classification, lookups, x.refs) for _, x, parsed in todo]
             for (row, _, _), (_, match) in zip(todo, matched, strict=True):
                 row.client_id = match.client_id
-            session.flush()  # one multi-row INSERT: every row gets its id
             # No flush from here to the commit: the lookups' preloaded rows plus the batch's collected rows and
             # changes (``lookups.writes``) are then exactly what the database would answer.
             lookups.load_invoices(n for _, match in matched for n in match.invoice_numbers)
             for (row, x, parsed), m in zip(todo, matched, strict=True):
                 outcome[_coords(x.mail)] = p.handle(session, row, parsed, report, lookups=lookups, matched=m)
-            for mail in mails:
+            for mail in checkpoint_mails(mails):
                 p.checkpoint(session, mail)
             lookups.writes.flush(session)  # the write-only rows and the changes, one executemany per table
         report.duplicates += sum(1 for mail in mails if _coords(mail) not in outcome)
@@ -190,6 +205,14 @@ class BatchRunner:
 
 def _coords(mail: InboundMail) -> Coordinates:
     return (mail.mailbox, mail.uidvalidity, mail.uid)
+
+
+def checkpoint_mails(mails: Sequence[InboundMail]) -> Sequence[InboundMail]:
+    """The mails whose checkpoint calls leave the checkpoint as a call for each of ``mails`` would: the one with
+    the highest UID when they share their mailbox and UIDVALIDITY (a fetch's batch), else all of them."""
+    if len({(m.mailbox, m.uidvalidity) for m in mails}) != 1:
+        return mails
+    return [max(mails, key=lambda m: m.uid)]
 
 
 def seen_coordinates(session: Session, mails: Sequence[InboundMail]) -> set[Coordinates]:

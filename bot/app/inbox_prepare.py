@@ -69,6 +69,13 @@ def read(raw: bytes, parse: Callable[[bytes], ParsedMessage], uid: int = 0) -> R
         return parsed, None, None, f"{type(exc).__name__}: {exc}"
 
 
+def _warm_up() -> None:
+    """Worker side: read one small message, which imports the parser and builds the classifier's lexicons."""
+    from bot.adapters.parse import parse_message
+
+    read(b"From: warm-up@relance.invalid\r\nSubject: warm-up\r\n\r\nBonjour, merci.\r\n", parse_message)
+
+
 def _read_many(raws: list[tuple[bytes, int]]) -> list[Reading]:
     """Worker side: the default parser on each raw message (a module function, so the pool can pickle it)."""
     from bot.adapters.parse import parse_message
@@ -107,6 +114,19 @@ class Reader:
             return [Prepared(m, *r) for m, r in zip(mails, readings, strict=True)]
 
         return result
+
+    def warm_up(self) -> None:
+        """Start the reader processes now if they can be forked (no other thread yet) and have them get ready.
+
+        A mailbox may start an I/O thread with its first fetch; after that the processes could only start with
+        a fork server (slow, see ``_pool_for``). Started here they also import the parser and build the
+        classifier's lexicons (a third of a second) while the first messages are being fetched, not while the
+        first batch waits for its reading.
+        """
+        if self._pool is None and self.workers > 0 and threading.active_count() == 1:
+            pool = self._pool_for(POOL_MIN_BATCH)
+            if pool is not None:
+                pool.submit(_warm_up)
 
     def _pool_for(self, size: int) -> ProcessPoolExecutor | None:
         if self.workers <= 0 or size == 0:

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import ProfileVersion
+from bot.adapters.holiday_calendar import calendars_for
+from bot.adapters.profiles_yaml import load_profiles, parse_profiles
 from bot.app.runtime import resolve_resource
 from bot.app.settings import Settings
 from bot.domain.cadence import BusinessCalendar
@@ -33,9 +35,6 @@ def current_profiles(
     settings: Settings, session: Session | None = None
 ) -> tuple[ProfilesConfig, dict[str, BusinessCalendar]]:
     """The config and one business calendar per profile."""
-    from bot.adapters.holiday_calendar import calendars_for
-    from bot.adapters.profiles_yaml import load_profiles, parse_profiles
-
     path = profiles_path(settings)
     version: ProfileVersion | None = None
     if session is not None:

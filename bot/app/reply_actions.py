@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import AuditEntry, Client, InboundMessage, Invoice, Promise
 from bot.app.compose import Composer, invoice_document
+from bot.app.inbound import NewInbound
 from bot.app.profiles import profile_for
 from bot.app.reply_context import ActionContext
 from bot.app.reply_lookups import ReplyLookups, pending
@@ -216,7 +217,12 @@ def apply_decision(
         client = session.get(Client, invoices[0].client_id)
     profile_name = client.profile if client else None
     profile = lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
-    inbound = session.get(InboundMessage, inbound_id) if inbound_id else None
+    # An inbox batch inserts its replies' rows at its end: the reply is then the batch's, not the session's.
+    inbound: NewInbound | InboundMessage | None = (
+        (lookups.writes.inbound.get(inbound_id) if lookups is not None else None) if inbound_id else None
+    )
+    if inbound is None and inbound_id:
+        inbound = session.get(InboundMessage, inbound_id)
     ctx = ActionContext(
         session=session,
         settings=settings,

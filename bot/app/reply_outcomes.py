@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot.adapters.db.models import Client, Contact, InboundMessage, ReviewItem
 from bot.app.audit import audit
 from bot.app.follow_up import mark_bouncing, raise_call_task
+from bot.app.inbound import NewInbound
 from bot.app.reply_writes import BatchWrites
 from bot.domain.decision import Match
 from bot.domain.intent import Intent
@@ -32,7 +33,7 @@ FOLDER_QUARANTINE = "relance/quarantine"
 
 def bounce(
     session: Session,
-    row: InboundMessage,
+    row: InboundMessage | NewInbound,
     parsed: ParsedMessage,
     match: Match,
     report: InboxReport,

@@ -28,15 +28,25 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
 
-from bot.adapters.db.models import AuditEntry, ClassificationRecord, OutboxMessage, Promise, ReviewItem, Task
+from bot.adapters.db.models import (
+    AuditEntry,
+    ClassificationRecord,
+    InboundMessage,
+    OutboxMessage,
+    Promise,
+    ReviewItem,
+    Task,
+)
 from bot.app.audit import audit_values
 from bot.app.bulk_insert import insert_many, update_many
+from bot.app.inbound import NewInbound
 
 
 class BatchWrites:
     """Rows to insert at the end of one inbox batch, with the look-ups its later replies need."""
 
     def __init__(self) -> None:
+        self.inbound: dict[int, NewInbound] = {}  # by their allocated id
         self.classifications: list[dict[str, Any]] = []
         self.audit: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
@@ -52,6 +62,10 @@ class BatchWrites:
         self._changes: dict[tuple[str, tuple[Any, ...]], tuple[Any, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------- collecting
+
+    def add_inbound(self, row: NewInbound) -> None:
+        """A reply's record, its id allocated; inserted first, with whatever the batch set on it meanwhile."""
+        self.inbound[row.id] = row
 
     def add_audit(self, **values: Any) -> None:
         """An audit entry, same arguments as ``audit.audit`` without the session."""
@@ -134,7 +148,12 @@ class BatchWrites:
 
     def change(self, obj: Any, **values: Any) -> None:
         """Set attributes of a persistent ORM object: at once in memory (no history: the unit of work ignores
-        it), in its row with the batch's other writes (:meth:`flush`)."""
+        it), in its row with the batch's other writes (:meth:`flush`). A reply's record not inserted yet
+        (:class:`NewInbound`) just takes the values."""
+        if isinstance(obj, NewInbound):
+            for name, value in values.items():
+                setattr(obj, name, value)
+            return
         state = instance_state(obj)
         if state.identity is None:
             raise ValueError(f"{obj!r} is not in the database yet: set its attributes instead")
@@ -175,6 +194,8 @@ class BatchWrites:
         executemany per table, values processed by their column types as a Core statement would, see
         ``bulk_insert.insert_many``)."""
         conn = session.connection()
+        # The replies first: the other rows refer to them.
+        insert_many(conn, cast(Table, InboundMessage.__table__), [row.values() for row in self.inbound.values()])
         for model, rows in (
             (ClassificationRecord, self.classifications),
             (Promise, self.promises),
@@ -189,6 +210,7 @@ class BatchWrites:
             update_many(conn, table, names, params)
         for rows in (self.classifications, self.promises, self.reviews, self.tasks, self.audit, self.outbox):
             rows.clear()
+        self.inbound.clear()
         self._changes.clear()
 
     def _updates(self) -> list[tuple[Table, tuple[str, ...], list[dict[str, Any]]]]:

@@ -121,3 +121,40 @@ def test_insert_many_falls_back_to_core_for_a_callable_default(db_url: str) -> N
         insert_many(conn, review, [{"kind": "reply", "reason": "r", "created_at": NOW}])  # invoice_numbers: list()
         stored = conn.execute(text("SELECT status, CAST(invoice_numbers AS TEXT) FROM review_items")).all()
     assert stored == [("open", "[]")]
+
+
+def test_allocated_ids_are_those_inserts_take_and_never_collide(db_url: str) -> None:
+    """GIVEN a table with rows WHEN ids are allocated in a writing transaction and rows inserted with them
+    THEN they follow the existing ids, and a later ordinary insert takes the id after them."""
+    from bot.adapters.db.engine import session_factory, transaction
+    from bot.adapters.db.models import InboundMessage
+    from bot.app.bulk_insert import allocate_ids
+
+    engine = open_database(db_url)
+    factory = session_factory(engine)
+    table = cast("Table", InboundMessage.__table__)
+
+    def row(uid: int, **extra: Any) -> dict[str, Any]:
+        return {"mailbox": "m", "uidvalidity": 1, "uid": uid, "raw": b"x", "status": "processed"} | {
+            "received_at": NOW,
+            "processed_at": NOW,
+        } | extra
+
+    with transaction(factory) as session:
+        session.add(InboundMessage(**row(1)))
+    with transaction(factory) as session:
+        conn = session.connection()
+        first = conn.execute(text("SELECT max(id) FROM inbound_messages")).scalar_one()
+        ids = allocate_ids(conn, table, 3)
+        assert ids == sorted(ids) and len(set(ids)) == 3 and min(ids) > first
+        insert_many(conn, table, [row(10 + i, id=new) for i, new in enumerate(ids)])
+        assert allocate_ids(conn, table, 0) == []
+    with transaction(factory) as session:
+        later = InboundMessage(**row(20))
+        session.add(later)
+        session.flush()
+        assert later.id > max(ids)
+    with engine.connect() as conn:
+        stored = {uid: key for uid, key in conn.execute(text("SELECT uid, id FROM inbound_messages"))}
+    assert [stored[10], stored[11], stored[12]] == ids
+    engine.dispose()

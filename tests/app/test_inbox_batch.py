@@ -198,6 +198,42 @@ def test_every_row_of_a_mixed_batch_is_the_row_of_one_transaction_per_message(
         assert s.scalar(select(func.count(ClassificationRecord.id))) == len(MIXED)
 
 
+def test_an_unreadable_message_in_a_batch_is_recorded_as_one_transaction_per_message_records_it(
+    db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """GIVEN an empty message between replies WHEN read in one batch THEN it is quarantined with its review
+    item, in the order read (ids included), and every other row is the one-transaction-per-message row."""
+    messages = [*MIXED[:5], b"  \r\n", *MIXED[5:]]
+    one_by_one = copy_ledger(db, tmp_path / "one.db")
+    report_batched = processor(db, batch_size=100).run_once(ListMailbox(messages))
+    report_single = InboxReport()
+    single = processor(one_by_one, batch_size=1)
+    for mail in ListMailbox(messages).fetch_new(0, None):
+        single.process(mail, report_single)
+    assert report_batched.as_dict() == report_single.as_dict() and report_batched.quarantined == 1
+    batched, alone = every_row(db), every_row(one_by_one)
+    for table in batched:
+        assert batched[table] == alone[table], table
+    with db() as s, one_by_one() as t:
+        ids = [tuple(x.execute(text("SELECT id, uid, status FROM inbound_messages ORDER BY id"))) for x in (s, t)]
+        assert ids[0] == ids[1] and ("quarantined" in {status for _, _, status in ids[0]})
+        review = s.execute(select(ReviewItem.kind, ReviewItem.inbound_id, ReviewItem.reason)).all()
+        assert ("quarantine", ids[0][5][0], "unreadable message: empty message") in review
+
+
+def test_the_checkpoint_is_moved_once_per_batch_as_by_every_message() -> None:
+    from bot.app.inbox_batch import checkpoint_mails
+    from bot.ports import InboundMail
+
+    def mail(uid: int, validity: int = 7) -> InboundMail:
+        return InboundMail("INBOX", validity, uid, b"")
+
+    batch = [mail(3), mail(9), mail(5)]
+    assert checkpoint_mails(batch) == [batch[1]]
+    mixed = [mail(3), mail(2, validity=8), mail(1)]  # never from one fetch: every call, in order
+    assert checkpoint_mails(mixed) == mixed
+
+
 def test_batches_give_the_outcome_of_one_transaction_per_message(db: sessionmaker[Session], tmp_path: Path) -> None:
     """GIVEN replies from one address in one batch WHEN read in batches THEN same rows as one by one."""
     one_by_one = copy_ledger(db, tmp_path / "one.db")

@@ -152,3 +152,36 @@ def test_a_pipelined_backlog_gives_the_outcome_of_reading_in_the_main_process(
             )
     assert results[0] == results[1]
     assert results[0][0]["quarantined"] == 1 and results[0][0]["processed"] + results[0][0]["review"] == 119
+
+
+def test_warming_up_forks_the_readers_only_while_no_other_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The readers are started before a mailbox's I/O thread exists (a plain fork), never with other threads
+    around (that needs a fork server, started when a batch is big enough), and read as before."""
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait)
+    other.start()
+    reader = Reader(parse_message, workers=1, default_parser=True)
+    try:
+        reader.warm_up()
+        assert reader._pool is None
+    finally:
+        busy.set()
+        other.join()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    try:
+        reader.warm_up()
+        pool = reader._pool
+        assert pool is not None and pool._mp_context.get_start_method() == "fork"
+        reader.warm_up()  # once started, nothing more
+        assert reader._pool is pool
+        batch = mails(7)
+        inline = Reader(parse_message, workers=0, default_parser=True).start(batch)()
+        assert [(p.parsed, p.classification, p.error) for p in reader.start(batch)()] == [
+            (p.parsed, p.classification, p.error) for p in inline
+        ]
+        assert reader._pool is pool
+    finally:
+        reader.close()
+    idle = Reader(parse_message, workers=0, default_parser=True)
+    idle.warm_up()
+    assert idle._pool is None
