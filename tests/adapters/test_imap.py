@@ -60,7 +60,8 @@ def test_catch_up_fetches_every_message_in_batches_and_files_them(
         dovecot_server.deliver(dovecot_user, simple_message("catch-up", msgid=msgid))
     got = list(box.fetch_new(0, None, batch_size=100))
     assert [_message_id(m.raw) for m in got] == ids
-    box.file_messages(got, "relance/processed")
+    box.file_messages(got, "relance/processed")  # in the background
+    box.wait_filed()
     assert _folder_count(dovecot_server, dovecot_user, "INBOX") == 0
     assert _folder_count(dovecot_server, dovecot_user, "relance.processed") == 250
 
