@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,6 +68,22 @@ def read(raw: bytes, parse: Callable[[bytes], ParsedMessage], uid: int = 0) -> R
     except Exception as exc:
         log.exception("message uid %s could not be classified; quarantining it", uid)
         return parsed, None, None, f"{type(exc).__name__}: {exc}"
+
+
+def _leave_with_parent(period_s: float = 1.0) -> None:
+    """Worker side: exit once the process that started the worker (the inbox's, or its fork server) is gone.
+
+    A worker waits for work on a pipe whose writing end it holds itself (inherited), so a parent killed with
+    SIGKILL (a crash, ``kill -9``, the OOM killer) would leave it waiting forever.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(period_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="inbox-reader-parent-watch", daemon=True).start()
 
 
 def _warm_up() -> None:
@@ -139,7 +156,11 @@ class Reader:
                 method = "spawn"
             if size < POOL_MIN_BATCH and method != "fork":
                 return None  # starting a fork server and importing the bot there would delay this batch
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context(method),
+                initializer=_leave_with_parent,
+            )
         return self._pool
 
     def close(self) -> None:

@@ -185,3 +185,44 @@ def test_warming_up_forks_the_readers_only_while_no_other_thread_runs(monkeypatc
     idle = Reader(parse_message, workers=0, default_parser=True)
     idle.warm_up()
     assert idle._pool is None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to watch the processes")
+def test_reader_processes_do_not_outlive_a_killed_inbox() -> None:
+    """GIVEN an inbox process with its reader processes WHEN it is killed with SIGKILL THEN they exit too
+    (left alone they would wait for work forever)."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from bot.adapters.parse import parse_message\n"
+        "from bot.app.inbox_prepare import Reader\n"
+        "reader = Reader(parse_message, workers=1, default_parser=True)\n"
+        "reader.warm_up()\n"
+        "assert reader._pool is not None\n"
+        "reader._pool.submit(int).result()\n"
+        "print(*reader._pool._processes, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    inbox = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert inbox.stdout is not None
+        workers = [int(pid) for pid in inbox.stdout.readline().split()]
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        os.kill(inbox.pid, signal.SIGKILL)
+        inbox.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
