@@ -67,7 +67,25 @@ def insert_rows(
         if converters is not None
         else [(n, p) for n in per_row if (p := _processor(tab, n, conn)) is not None]
     )
-    statement = _insert_statement(tab, (*per_row, *done_shared))
+    names = (*per_row, *done_shared)
+    statement = _insert_statement(tab, names)
+    if conn.dialect.name == "sqlite":
+        # The values are processed already: the driver's executemany on the statement's SQL skips Core's
+        # per-row parameter building, which cost as much as the INSERT. (Elsewhere Core's executemany batches
+        # the rows into multi-row statements: kept.)
+        sql = _positional_sql(statement, names, conn)
+        positions = {name: i for i, name in enumerate(per_row)}
+        converted = [(positions[name], process) for name, process in processors]
+        tail = tuple(done_shared.values())
+        for start in range(0, len(rows), CHUNK):
+            tuples = []
+            for row in rows[start : start + CHUNK]:
+                ordered = [row[name] for name in per_row]
+                for i, process in converted:
+                    ordered[i] = process(ordered[i])
+                tuples.append((*ordered, *tail))
+            conn.exec_driver_sql(sql, tuples)
+        return
     for start in range(0, len(rows), CHUNK):
         batch = []
         for row in rows[start : start + CHUNK]:
@@ -77,6 +95,14 @@ def insert_rows(
             values.update(done_shared)
             batch.append(values)
         conn.execute(statement, batch)
+
+
+def _positional_sql(statement: Insert, names: tuple[str, ...], conn: Connection) -> str:
+    """The INSERT's SQL for a positional (``?``) driver, its parameters in the order of ``names``."""
+    compiled = statement.compile(dialect=conn.dialect)
+    if compiled.positiontup != list(names):
+        raise AssertionError(f"unexpected parameter order {compiled.positiontup} for {names}")
+    return str(compiled)
 
 
 #: Values whose processed form depends only on their type and value, so a column processes each once. Not
