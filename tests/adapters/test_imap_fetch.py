@@ -1,0 +1,53 @@
+"""FETCH read with imaplib's parsing gives what imapclient's gives, and hands any other response shape back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import imapclient
+import pytest
+
+from bot.adapters.imap_session import _plain_fetch
+from tests.servers.dovecot import Dovecot, ImapUser, simple_message
+
+
+class Answers:
+    """Stands for imaplib's connection: the shapes servers answer with (the parsing is what is tested)."""
+
+    def __init__(self, data: list[Any], kind: str = "OK") -> None:
+        self._imap = self
+        self.answer = (kind, data)
+
+    def uid(self, command: str, uids: str, items: str) -> tuple[str, list[Any]]:
+        assert (command, items) == ("FETCH", "(BODY.PEEK[])")
+        return self.answer
+
+
+def test_the_usual_shape_is_read_and_others_are_handed_back() -> None:
+    usual = [(b"1 (UID 7 BODY[] {3}", b"abc"), b")", (b"2 (UID 9 BODY[] {2}", b"de"), b")"]
+    assert _plain_fetch(Answers(usual), [7, 9]) == {7: b"abc", 9: b"de"}
+    assert _plain_fetch(Answers([None]), [7]) == {}  # expunged meanwhile: nothing
+    for other in (
+        [(b"1 (BODY[] {3}", b"abc"), b" UID 7)"],  # UID after the literal
+        [(b"1 (UID 7 BODY[] {3}", b"abc"), b" FLAGS (\\Seen))"],  # another item after it
+        [b"3 (FLAGS (\\Seen))", (b"1 (UID 7 BODY[] {3}", b"abc"), b")"],  # an unsolicited update
+        [(b"1 (UID 7 BODY[] {3}", b"abc")],  # unterminated
+    ):
+        assert _plain_fetch(Answers(other), [7]) is None, other
+    assert _plain_fetch(Answers(usual, kind="NO"), [7, 9]) is None
+    assert _plain_fetch(object(), [7]) is None  # no imaplib underneath: imapclient reads it
+
+
+@pytest.mark.servers
+def test_dovecot_answers_read_as_imapclient_reads_them(dovecot_server: Dovecot, dovecot_user: ImapUser) -> None:
+    sent = [simple_message(f"m{i}", msgid=f"<f{i}@t>", size=40_000 * (i % 3)) for i in range(12)]
+    sent.append("From: a@b.test\r\nSubject: é\r\n\r\ncafé \xff\r\n".encode("latin-1"))
+    for raw in sent:
+        dovecot_server.deliver(dovecot_user, raw)
+    with imapclient.IMAPClient("127.0.0.1", dovecot_server.port, ssl=False, timeout=10) as client:
+        client.login(dovecot_user.name, dovecot_user.password)
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search(["ALL"])
+        plain = _plain_fetch(client, [*uids, max(uids) + 50])  # a UID that does not exist is left out
+        general = {u: item[b"BODY[]"] for u, item in client.fetch(uids, [b"BODY.PEEK[]"]).items()}
+    assert plain is not None and plain == general and len(plain) == len(sent)
