@@ -15,11 +15,27 @@ column's processor, values repeated down a column (the batch's time, NULLs, shor
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, and_, bindparam, column, func, insert, select, table, text, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Insert,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.sql.expression import TableClause
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import NullType
@@ -73,18 +89,19 @@ def insert_rows(
         # The values are processed already: the driver's executemany on the statement's SQL skips Core's
         # per-row parameter building, which cost as much as the INSERT. (Elsewhere Core's executemany batches
         # the rows into multi-row statements: kept.)
-        sql = _positional_sql(statement, names, conn)
+        sql = _positional_sql(statement, names, conn.dialect)
         positions = {name: i for i, name in enumerate(per_row)}
         converted = [(positions[name], process) for name, process in processors]
-        tail = tuple(done_shared.values())
         for start in range(0, len(rows), CHUNK):
-            tuples = []
-            for row in rows[start : start + CHUNK]:
-                ordered = [row[name] for name in per_row]
-                for i, process in converted:
-                    ordered[i] = process(ordered[i])
-                tuples.append((*ordered, *tail))
-            conn.exec_driver_sql(sql, tuples)
+            chunk = rows[start : start + CHUNK]
+            # Column by column: one call per column and chunk instead of one per value.
+            columns = [[row[name] for row in chunk] for name in per_row]
+            for i, process in converted:
+                columns[i] = (
+                    process.column(columns[i]) if isinstance(process, _Column) else list(map(process, columns[i]))
+                )
+            shared_columns = [itertools.repeat(value, len(chunk)) for value in done_shared.values()]
+            conn.exec_driver_sql(sql, list(zip(*columns, *shared_columns, strict=True)))
         return
     for start in range(0, len(rows), CHUNK):
         batch = []
@@ -97,9 +114,10 @@ def insert_rows(
         conn.execute(statement, batch)
 
 
-def _positional_sql(statement: Insert, names: tuple[str, ...], conn: Connection) -> str:
+@functools.lru_cache(maxsize=256)
+def _positional_sql(statement: Insert, names: tuple[str, ...], dialect: Dialect) -> str:
     """The INSERT's SQL for a positional (``?``) driver, its parameters in the order of ``names``."""
-    compiled = statement.compile(dialect=conn.dialect)
+    compiled = statement.compile(dialect=dialect)
     if compiled.positiontup != list(names):
         raise AssertionError(f"unexpected parameter order {compiled.positiontup} for {names}")
     return str(compiled)
@@ -110,6 +128,9 @@ def _positional_sql(statement: Insert, names: tuple[str, ...], conn: Connection)
 _MEMO_TYPES = (type(None), str, bool, int, date, datetime)
 
 
+_MISSING = object()
+
+
 class _Column:
     """One column's bind processor, remembering what it made of the values seen (see ``_MEMO_TYPES``)."""
 
@@ -118,6 +139,22 @@ class _Column:
     def __init__(self, process: Callable[[Any], Any]) -> None:
         self.process = process
         self.memo: dict[tuple[Any, ...], Any] = {}
+
+    def column(self, values: list[Any]) -> list[Any]:
+        """``[self(v) for v in values]``, without a call per value."""
+        memo, process, memo_types, missing = self.memo, self.process, _MEMO_TYPES, _MISSING
+        done: list[Any] = []
+        for value in values:
+            kind = type(value)
+            if kind not in memo_types:
+                done.append(process(value))
+                continue
+            key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)
+            hit = memo.get(key, missing)
+            if hit is missing:
+                hit = memo[key] = process(value)
+            done.append(hit)
+        return done
 
     def __call__(self, value: Any) -> Any:
         kind = type(value)
@@ -156,18 +193,23 @@ def insert_many(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]])
     insert_rows(conn, tab, rows, defaults, converters=_converters(tab, names, conn))
 
 
+@functools.lru_cache(maxsize=256)
+def _update_statement(tab: Table, names: tuple[str, ...], keys: tuple[str, ...]) -> Update:
+    untyped = _untyped(tab, [*names, *keys])
+    return (
+        update(untyped)
+        .where(and_(*(untyped.c[k] == bindparam(f"k_{k}") for k in keys)))
+        .values({untyped.c[n]: bindparam(f"v_{n}") for n in names})
+    )
+
+
 def update_many(conn: Connection, tab: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
     """``UPDATE tab SET name = ... WHERE primary key = ...`` for each row (the new values and the key columns,
     by column name), as a Core executemany would write them, each distinct value processed once."""
     if not rows:
         return
     keys = [c.name for c in tab.primary_key.columns]
-    untyped = _untyped(tab, [*names, *keys])
-    statement = (
-        update(untyped)
-        .where(and_(*(untyped.c[k] == bindparam(f"k_{k}") for k in keys)))
-        .values({untyped.c[n]: bindparam(f"v_{n}") for n in names})
-    )
+    statement = _update_statement(tab, tuple(names), tuple(keys))
     converters = dict(_converters(tab, [*names, *keys], conn))
     plain = _Column(lambda value: value)
     params = []
