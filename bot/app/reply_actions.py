@@ -187,6 +187,15 @@ STRATEGIES: dict[Intent, Callable[[ActionContext], None]] = {
 }
 
 
+def _client(session: Session, lookups: ReplyLookups | None, client_id: str) -> Client | None:
+    # What ``session.get`` returns (the batch loaded it into this session), without its identity-map lookup.
+    return (lookups.loaded_client(client_id) if lookups is not None else None) or session.get(Client, client_id)
+
+
+def _invoice(session: Session, lookups: ReplyLookups | None, number: str) -> Invoice | None:
+    return (lookups.loaded_invoice(number) if lookups is not None else None) or session.get(Invoice, number)
+
+
 def apply_decision(
     session: Session,
     *,
@@ -211,10 +220,10 @@ def apply_decision(
     ``lookups`` is the inbox batch's memo (profiles read once per batch); without it everything is read here.
     """
     now = clock.now()
-    client = session.get(Client, client_id) if client_id else None
-    invoices = [inv for n in invoice_numbers if (inv := session.get(Invoice, n)) is not None]
+    client = _client(session, lookups, client_id) if client_id else None
+    invoices = [inv for n in invoice_numbers if (inv := _invoice(session, lookups, n)) is not None]
     if client is None and invoices:
-        client = session.get(Client, invoices[0].client_id)
+        client = _client(session, lookups, invoices[0].client_id)
     profile_name = client.profile if client else None
     profile = lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
     # An inbox batch inserts its replies' rows at its end: the reply is then the batch's, not the session's.

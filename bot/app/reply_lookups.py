@@ -222,6 +222,14 @@ class ReplyLookups:
             self._emails[client_id] = hit
         return hit
 
+    def loaded_client(self, client_id: str) -> Client | None:
+        """The client's entity if a preload brought it into the session (``session.get`` would return it)."""
+        return self._clients.get(client_id)
+
+    def loaded_invoice(self, number: str) -> Invoice | None:
+        """The invoice's entity if :meth:`load_invoices` brought it into the session."""
+        return self._entities.get(number)
+
     def stored_promises(self, invoice_number: str) -> list[Promise] | None:
         """Pending promises of the invoice as stored when the batch began (None: not preloaded)."""
         return self._promises.get(invoice_number)
