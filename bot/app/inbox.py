@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.db.engine import transaction
+from bot.adapters.db.engine import WalCheckpointer, transaction
 from bot.adapters.db.models import (
     ClassificationRecord,
     InboundMessage,
@@ -111,6 +111,16 @@ class InboxProcessor:
                 current_profiles(self.settings, session)
             except ConfigError:
                 pass  # a broken profiles file fails the batches that need it, as it would without this
+        # A backlog commits batch after batch: the WAL is copied back from a helper thread, not by a commit.
+        with WalCheckpointer(self.factory.kw.get("bind")):
+            self._batches(mailbox, after, validity, report)
+        wait_filed = getattr(mailbox, "wait_filed", None)  # IMAP files in the background
+        if wait_filed is not None:
+            wait_filed()
+        return report
+
+    def _batches(self, mailbox: Mailbox, after: int, validity: int | None, report: InboxReport) -> None:
+        """Fetch, read and record everything after the checkpoint, batch after batch (see ``run_once``)."""
         runner = BatchRunner(self)
         batch: list[InboundMail] = []
         size = 1
@@ -129,10 +139,6 @@ class InboxProcessor:
             started = following
         if started is not None:
             runner.finish(mailbox, started, report)
-        wait_filed = getattr(mailbox, "wait_filed", None)  # IMAP files in the background
-        if wait_filed is not None:
-            wait_filed()
-        return report
 
     def process(self, mail: InboundMail, report: InboxReport) -> str | None:
         """Process one message; returns the folder to file it in (None when it was seen before)."""

@@ -21,11 +21,11 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.adapters.db.engine import transaction
+from bot.adapters.db.engine import WalCheckpointer, transaction
 from bot.adapters.db.models import Contact, OutboxMessage
 from bot.app.bulk_insert import insert_many
 from bot.app.follow_up import mark_bouncing, raise_call_task
-from bot.app.outbox_claim import ClaimedMessage, SentMarker, WalCheckpointer, claim
+from bot.app.outbox_claim import ClaimedMessage, SentMarker, claim
 from bot.domain.errors import ConfigError, PermanentError, TemporaryError
 from bot.ports import Clock, MailSender, OutgoingMail
 

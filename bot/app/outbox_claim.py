@@ -9,7 +9,6 @@ guarded claim (a row another worker took meanwhile is left out) and one short co
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,50 +215,3 @@ class SentMarker:
                 fairy.close()
             except Exception:  # closing a connection that already broke: nothing more to do
                 log.debug("closing the outbox marker's connection failed", exc_info=True)
-
-
-class WalCheckpointer:
-    """On SQLite, copies the write-ahead log back into the database from a helper thread during a send run.
-
-    Every claim and "sent" commit appends pages to the WAL; whichever commit pushes it past 1,000 pages runs
-    the checkpoint itself, fsyncs included (tens of milliseconds on a slow disk), and the event loop, so every
-    SMTP session, waits for it. Checkpointing a little every ``period`` seconds from a thread keeps the log
-    short, so no commit of the loop has to. PASSIVE never waits for readers or writers (and a commit that finds
-    a checkpoint running skips its own), so nothing on the loop ever waits for this thread. Durability does not
-    change: a commit is in the WAL before it returns; checkpoints only move pages into the main file.
-    No-op on other databases and on in-memory SQLite.
-    """
-
-    def __init__(self, engine: Engine, period: float = 0.1) -> None:
-        self._engine = engine
-        self._period = period
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-            self._thread = threading.Thread(target=self._run, name="outbox-wal-checkpoint", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            conn = self._engine.raw_connection()
-        except Exception:  # the run goes on without it: commits checkpoint as they always did
-            log.debug("outbox checkpointer: no connection", exc_info=True)
-            return
-        try:
-            while not self._stop.wait(self._period):
-                cursor = conn.cursor()
-                try:
-                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    cursor.fetchall()
-                finally:
-                    cursor.close()
-        except Exception:
-            log.debug("outbox checkpointer stopped", exc_info=True)
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
