@@ -25,9 +25,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
 from bot.app.profiles import ProfileView, current_profiles
@@ -46,6 +47,28 @@ OutstandingRow = tuple[str, Decimal, Decimal, date]
 
 
 _PENDING_INDEX = "relance.pending_by_type"
+
+# The batch's reads, built once (``keys``: an expanding IN list). Column reads go through the session's
+# connection: Core rows, the same values, without the ORM's per-statement work.
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+_CONTACTS_BY_EMAIL = select(Contact.client_id, Contact.email).where(Contact.email.in_(_KEYS))
+_CLIENTS = select(Client).where(Client.client_id.in_(_KEYS))
+_OUTSTANDING_OF = (
+    select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
+    .where(Invoice.client_id.in_(_KEYS), Invoice.state.in_(OUTSTANDING_STATES))
+    .order_by(Invoice.number)
+)
+_INVOICES = select(Invoice).where(Invoice.number.in_(_KEYS))
+_PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(_KEYS), Promise.status == "pending")
+_ACKS_SINCE = select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
+    OutboxMessage.kind == "ack",
+    OutboxMessage.client_id.in_(_KEYS),
+    OutboxMessage.created_at >= bindparam("since"),
+)
+_NUMBERED = select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
+    Invoice.normalised_number.in_(_KEYS)
+)
+_NUMBERS_OF = select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(_KEYS))
 
 
 @event.listens_for(Session, "transient_to_pending")
@@ -106,9 +129,7 @@ class ReplyLookups:
         if not wanted:
             return
         found: dict[str, set[str]] = {}
-        for client_id, email in self.session.execute(
-            select(Contact.client_id, Contact.email).where(Contact.email.in_(wanted))
-        ):
+        for client_id, email in self.session.connection().execute(_CONTACTS_BY_EMAIL, {"keys": sorted(wanted)}):
             found.setdefault(email, set()).add(client_id)
         for email, owners in found.items():
             self._senders[email] = (sorted(owners), SenderTrust.CONTACT)
@@ -121,13 +142,10 @@ class ReplyLookups:
             return
         for client_id in wanted:
             self._invoices[client_id] = []
-        for client in self.session.scalars(select(Client).where(Client.client_id.in_(wanted))):
+        keys = {"keys": sorted(wanted)}
+        for client in self.session.scalars(_CLIENTS, keys):
             self._clients[client.client_id] = client
-        for number, client_id, amount, paid, due in self.session.execute(
-            select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-            .where(Invoice.client_id.in_(wanted), Invoice.state.in_(OUTSTANDING_STATES))
-            .order_by(Invoice.number)
-        ):
+        for number, client_id, amount, paid, due in self.session.connection().execute(_OUTSTANDING_OF, keys):
             self._invoices[client_id].append((number, amount, paid, due))
 
     def load_invoices(self, numbers: Iterable[str]) -> None:
@@ -136,13 +154,11 @@ class ReplyLookups:
         wanted = sorted(set(numbers) - set(self._entities))
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
-            for invoice in self.session.scalars(select(Invoice).where(Invoice.number.in_(part))):
+            for invoice in self.session.scalars(_INVOICES, {"keys": part}):
                 self._entities[invoice.number] = invoice
             for number in part:
                 self._promises[number] = []
-            for promise in self.session.scalars(
-                select(Promise).where(Promise.invoice_number.in_(part), Promise.status == "pending")
-            ):
+            for promise in self.session.scalars(_PENDING_PROMISES, {"keys": part}):
                 self._promises[promise.invoice_number].append(promise)
 
     def preload_acks(self, since: datetime) -> None:
@@ -150,12 +166,8 @@ class ReplyLookups:
         self._acks_since = since
         clients = list(self._invoices)
         for i in range(0, len(clients), 500):
-            for client_id, recipients, created in self.session.execute(
-                select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
-                    OutboxMessage.kind == "ack",
-                    OutboxMessage.client_id.in_(clients[i : i + 500]),
-                    OutboxMessage.created_at >= since,
-                )
+            for client_id, recipients, created in self.session.connection().execute(
+                _ACKS_SINCE, {"keys": clients[i : i + 500], "since": since}
             ):
                 self._acks.setdefault(client_id, []).append((list(recipients), created))
 
@@ -165,11 +177,7 @@ class ReplyLookups:
         for norm in wanted:
             self._by_norm[norm] = []
         for i in range(0, len(wanted), 500):
-            for number, owner, norm in self.session.execute(
-                select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
-                    Invoice.normalised_number.in_(wanted[i : i + 500])
-                )
-            ):
+            for number, owner, norm in self.session.connection().execute(_NUMBERED, {"keys": wanted[i : i + 500]}):
                 self._by_norm[norm].append((number, owner))
 
     def preload_matchers(self, client_ids: Iterable[str]) -> None:
@@ -177,9 +185,7 @@ class ReplyLookups:
         wanted = sorted(set(client_ids) - set(self._matchers))
         numbers: dict[str, list[str]] = {c: [] for c in wanted}
         for i in range(0, len(wanted), 500):
-            for number, client_id in self.session.execute(
-                select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(wanted[i : i + 500]))
-            ):
+            for number, client_id in self.session.connection().execute(_NUMBERS_OF, {"keys": wanted[i : i + 500]}):
                 numbers[client_id].append(number)
         for client_id, found in numbers.items():
             self._matchers[client_id] = matcher_over(tuple(found))
