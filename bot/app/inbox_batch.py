@@ -24,11 +24,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
@@ -50,6 +51,15 @@ log = logging.getLogger(__name__)
 Coordinates = tuple[str, int, int]
 
 _INBOUND = cast(Table, InboundMessage.__table__)
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+_KNOWN_IDS = select(InboundMessage.message_id).where(
+    InboundMessage.message_id.in_(_KEYS), InboundMessage.status != "duplicate"
+)
+_SEEN = select(InboundMessage.uid).where(
+    InboundMessage.mailbox == bindparam("mailbox"),
+    InboundMessage.uidvalidity == bindparam("validity"),
+    InboundMessage.uid.in_(_KEYS),
+)
 
 
 @dataclass
@@ -130,15 +140,7 @@ class BatchRunner:
             seen = seen_coordinates(session, mails)
             ids = {x.parsed.message_id for x in prepared if x.parsed is not None and x.parsed.message_id}
             known_ids = (
-                set(
-                    session.scalars(
-                        select(InboundMessage.message_id).where(
-                            InboundMessage.message_id.in_(ids), InboundMessage.status != "duplicate"
-                        )
-                    )
-                )
-                if ids
-                else set()
+                {i for (i,) in session.connection().execute(_KNOWN_IDS, {"keys": sorted(ids)})} if ids else set()
             )
             lookups.preload_senders(x.parsed.sender for x in prepared if x.parsed is not None)
             lookups.preload_numbers(normalise_invoice_number(r) for x in prepared for r in x.refs or ())
@@ -222,13 +224,8 @@ def seen_coordinates(session: Session, mails: Sequence[InboundMail]) -> set[Coor
         groups.setdefault((mail.mailbox, mail.uidvalidity), []).append(mail.uid)
     seen: set[Coordinates] = set()
     for (mailbox, validity), uids in groups.items():
-        for uid in session.scalars(
-            select(InboundMessage.uid).where(
-                InboundMessage.mailbox == mailbox,
-                InboundMessage.uidvalidity == validity,
-                InboundMessage.uid.in_(uids),
-            )
-        ):
+        params = {"mailbox": mailbox, "validity": validity, "keys": uids}
+        for (uid,) in session.connection().execute(_SEEN, params):
             seen.add((mailbox, validity, uid))
     return seen
 
