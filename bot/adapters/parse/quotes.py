@@ -128,6 +128,11 @@ def _wrote_at_end(text: str) -> bool:
     end = text.rstrip()
     if end.endswith((":", "：")):
         end = end[:-1].rstrip()
+    # Every verb ends with a letter (or the ")" of "napisał(a)"), and case-insensitive matching pairs letters
+    # with letters only: a line ending with a digit or punctuation, as most do, needs no search.
+    last = end[-1:]
+    if not (last.isalpha() or last == ")"):
+        return False
     return _WROTE_AT_END.search(end[-_WROTE_MAX_CHARS:]) is not None
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.extraction.anchored import matches_at
 from bot.domain.extraction.normalise import fold
 from bot.domain.extraction.vocabulary import load_lexicons, on_lexicons_changed
 
@@ -62,6 +64,7 @@ def vocab() -> Vocab:
 
 ALPHA_RUN = re.compile(r"[a-z][a-z]*")  # not "[a-z]+": the engine skips to a class, not to a repeat
 DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"\d\d*")  # finditer: each maximal digit run (a class to skip to, see ALPHA_RUN)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class Gate:
     searched fast because it starts with a literal or a character class; ``month_text`` asks for a month
     name anywhere (it may be glued to "mi"/"fin" before it). Most sentences hold no date at all, and running
     the 23 patterns over them was most of the extraction's time.
+
+    Once open, :meth:`matches` runs the pattern only from where a match can start: ``at_digit_runs``, every
+    match starts a digit run; ``probe_leads``, every match starts with a match of ``probe``.
     """
 
     words: tuple[frozenset[str], ...] = ()
@@ -83,6 +89,8 @@ class Gate:
     month_text: bool = False
     literals: tuple[tuple[str, ...], ...] = ()
     probe: re.Pattern[str] | None = None
+    at_digit_runs: bool = False
+    probe_leads: bool = False
 
     def opens(self, t: str, runs: frozenset[str], has_digit: bool, month_text: re.Pattern[str]) -> bool:
         if self.digit and not has_digit:
@@ -99,6 +107,17 @@ class Gate:
         if self.probe is not None and self.probe.search(t) is None:
             return False
         return not self.month_text or month_text.search(t) is not None
+
+    def matches(self, pattern: re.Pattern[str], t: str) -> Iterator[re.Match[str]]:
+        """What ``pattern.finditer(t)`` yields, the pattern being tried only where a match can start (its
+        look-behind opening leaves the engine nothing to skip to: it would try every character)."""
+        if self.at_digit_runs:
+            return matches_at(pattern, t, [run.start() for run in _DIGIT_RUN.finditer(t)])
+        if self.probe_leads and self.probe is not None:
+            # No match starts before the first place the probe matches (the look-behind still sees before it).
+            lead = self.probe.search(t)
+            return pattern.finditer(t, lead.start()) if lead is not None else iter(())
+        return pattern.finditer(t)
 
 
 def _minimal(phrases: Any) -> tuple[str, ...]:
@@ -182,8 +201,9 @@ def patterns() -> list[tuple[str, re.Pattern[str], Gate]]:
 
     # Probes: patterns every match contains a match of, cheap to search (they start with a class or a literal).
     gates = {
-        "iso": Gate(digit=True, probe=re.compile(r"\d\d\d\d-\d")),
-        "numeric": Gate(digit=True, probe=re.compile(r"\d[/.]\d")),
+        # iso, numeric: the pattern starts on a digit after no word character, so where a digit run starts.
+        "iso": Gate(digit=True, probe=re.compile(r"\d\d\d\d-\d"), at_digit_runs=True),
+        "numeric": Gate(digit=True, probe=re.compile(r"\d[/.]\d"), at_digit_runs=True),
         "day_month": Gate((months,), digit=True, probe=re.compile(rf"\d{ordinal}(?: of)? ")),
         "month_day": Gate((months,), digit=True, probe=re.compile(r" \d")),
         "mid_month": Gate(month_text=True, literals=lits("mid")),
@@ -193,7 +213,13 @@ def patterns() -> list[tuple[str, re.Pattern[str], Gate]]:
         "next_weekday": Gate((weekdays, _first_runs(v.next_words))),
         "last_weekday": Gate((weekdays, _first_runs(v.last_words))),
         "weekday": Gate((weekdays,)),
-        "day_of_month": Gate((words("day_of_month"),), digit=True, probe=re.compile(rf"(?:{ph('day_of_month')}) \d")),
+        # The probe is the pattern's opening: its phrase, a space and the day's first digit.
+        "day_of_month": Gate(
+            (words("day_of_month"),),
+            digit=True,
+            probe=re.compile(rf"(?:{ph('day_of_month')}) \d"),
+            probe_leads=True,
+        ),
         "within": Gate((words("within"), words("days"), number_words), literals=lits("within", "days")),
     }
     return [(kind, re.compile(p), gates.get(kind, Gate((words(kind),), literals=lits(kind)))) for kind, p in table]

@@ -155,7 +155,7 @@ def find_dates(text: str, sent: date, *, us_dates: bool = False, folded: bool = 
     for prio, (kind, pattern, gate) in enumerate(patterns()):
         if not gate.opens(t, runs, has_digit, months):
             continue
-        for m in pattern.finditer(t):
+        for m in gate.matches(pattern, t):
             candidates.append((m.start(), m.end(), prio, kind, m))
     candidates.sort(key=lambda c: (-(c[1] - c[0]), c[2]))
     taken: list[tuple[int, int]] = []

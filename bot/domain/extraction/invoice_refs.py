@@ -203,12 +203,36 @@ def _other_number(p: _Patterns, t: str, start: int) -> bool:
     return p.other_context.search(before[cut + 1 :]) is not None
 
 
+#: The last text searched and what was found in it. A reply's new text is searched twice in a row: by the
+#: classifier (folded) and by the reply matcher (as parsed, folded here to the same string), a tenth of reading
+#: a reply. One entry only: nothing accumulates, and a tuple swapped whole is safe between threads.
+_last: tuple[str, tuple[InvoiceRef, ...]] = ("", ())
+
+
+def _forget_last() -> None:
+    global _last
+    _last = ("", ())
+
+
+on_lexicons_changed(_forget_last)
+
+
 def find_invoice_refs(text: str, *, folded: bool = False) -> list[InvoiceRef]:
     """All invoice references in ``text`` in order of appearance, each once."""
+    global _last
     t = text if folded else fold(text)
-    refs: list[InvoiceRef] = []
     if not any(ch in t for ch in "0123456789"):
-        return refs  # every reference has a digit; most sentences have none
+        return []  # every reference has a digit; most sentences have none
+    last_text, last_refs = _last
+    if t == last_text:
+        return list(last_refs)
+    found = _find(t)
+    _last = (t, tuple(found))
+    return found
+
+
+def _find(t: str) -> list[InvoiceRef]:
+    refs: list[InvoiceRef] = []
     p = _patterns()
     spans: list[tuple[int, int]] = []
 

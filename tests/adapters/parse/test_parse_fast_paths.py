@@ -143,6 +143,36 @@ def test_wrote_at_end_agrees_with_the_search_on_random_endings() -> None:
         assert quotes._wrote_at_end(text) == (quotes._WROTE.search(text) is not None), repr(text)
 
 
+def _spellings(items: object) -> set[str]:
+    """Every string a finite, literal-only parsed pattern (alternations, classes, optional groups) matches."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    out = {""}
+    for op, arg in items:  # type: ignore[attr-defined]
+        if op is c.LITERAL:
+            options = {chr(arg)}
+        elif op is c.IN:
+            assert all(kind is c.LITERAL for kind, _ in arg), arg
+            options = {chr(code) for _, code in arg}
+        elif op is c.BRANCH:
+            options = set().union(*(_spellings(branch) for branch in arg[1]))
+        elif op is c.SUBPATTERN:
+            options = _spellings(arg[-1])
+        else:
+            assert op is c.MAX_REPEAT and arg[:2] == (0, 1), (op, arg)
+            options = {""} | _spellings(arg[2])
+        out = {head + tail for head in out for tail in options}
+    return out
+
+
+def test_every_wrote_verb_ends_with_a_letter_or_a_bracket() -> None:
+    # _wrote_at_end skips its search on a text ending otherwise; case folding maps letters to letters only.
+    spellings = _spellings(re._parser.parse(quotes._WROTE_VERBS, re.IGNORECASE))  # type: ignore[attr-defined]
+    assert {"wrote", "a écrit", "napisał", "napisał(a)", "写道"} <= spellings
+    assert all(s[-1].isalpha() or s[-1] == ")" for s in spellings)
+    assert not quotes._wrote_at_end("On Monday, John wrote 2") and quotes._wrote_at_end("John napisał(a):")
+
+
 def test_may_contain_is_case_insensitive() -> None:
     assert may_contain("OUT OF THE OFFICE", ("out of the office",))
     assert not may_contain("nothing here", ("out of the office",))

@@ -140,6 +140,21 @@ def test_a_closed_date_gate_hides_no_match(t: str) -> None:
             assert pattern.search(t) is None, kind
 
 
+@settings(max_examples=400, deadline=None)
+@given(texts)
+def test_an_open_date_gate_runs_its_pattern_only_where_matches_start(t: str) -> None:
+    for kind, pattern, gate in date_patterns.patterns():
+        assert _spans(gate.matches(pattern, t)) == _spans(pattern.finditer(t)), kind
+
+
+def test_date_gates_skip_ahead_on_dates() -> None:
+    t = fold("Réglé le 3/11, paiement le 15 du mois, au 2026-11-20 et avant le 30 ; 12.5.2026")
+    for kind, pattern, gate in date_patterns.patterns():
+        assert _spans(gate.matches(pattern, t)) == _spans(pattern.finditer(t)), kind
+    kinds = {k for k, _, g in date_patterns.patterns() if g.at_digit_runs or g.probe_leads}
+    assert {"iso", "numeric", "day_of_month"} <= kinds
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.text(

@@ -87,3 +87,21 @@ def test_other_numbers_are_not_invoice_refs(text: str) -> None:
 def test_counted_things_are_not_refs_but_function_words_do_not_count() -> None:
     assert find_invoice_refs("il manque les 120 portillons") == []
     assert [r.written for r in find_invoice_refs("nous ne trouvons ni la 283 dans nos fichiers")] == ["283"]
+
+
+def test_the_last_text_asked_again_gives_the_same_answer_and_a_list_of_its_own() -> None:
+    from bot.domain.extraction.vocabulary import extend_lexicons, reset_lexicons
+
+    text = "Nous réglerons la facture INV-0000042 et la zorp 00731"
+    first = find_invoice_refs(text)
+    first.append(first[0])  # the caller's list: changing it changes no later answer
+    again = find_invoice_refs(text.lower().replace("é", "e"), folded=True)  # the same folded text
+    assert [r.written for r in again] == ["INV-0000042", "00731"]
+    assert find_invoice_refs(text) == again
+    assert find_invoice_refs("la zorp 731") == []  # remembered as the last text
+    extend_lexicons(data={"xx": {"references": {"keywords": ["zorp"]}}})
+    try:  # new lexicons: the remembered answer is forgotten
+        assert [r.written for r in find_invoice_refs("la zorp 731")] == ["731"]
+    finally:
+        reset_lexicons()
+    assert find_invoice_refs("la zorp 731") == []
