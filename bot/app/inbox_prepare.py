@@ -11,6 +11,7 @@ process and the pool is not used again by this processor.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -77,6 +78,9 @@ def _leave_with_parent(period_s: float = 1.0) -> None:
     SIGKILL (a crash, ``kill -9``, the OOM killer) would leave it waiting forever.
     """
     parent = os.getppid()
+    # What the worker inherited (modules, lexicons) lives as long as it does: collections need not walk it, and
+    # walking it would copy the pages it shares with its parent.
+    gc.freeze()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -108,6 +112,11 @@ class Reader:
         # A custom parser (tests, tools) may not be importable in another process: it is always run here.
         self.workers = workers if default_parser else 0
         self._pool: ProcessPoolExecutor | None = None
+        if default_parser:
+            # Reading's one-time work (the classifier's lexicons, its modules: half a second) is done when the
+            # inbox is set up, once per process, not when the first reply waits for it; reader processes
+            # forked from here share it.
+            _warm_up()
 
     def start(self, mails: Sequence[InboundMail]) -> Callable[[], list[Prepared]]:
         """Begin reading ``mails``; the returned function waits for and returns the result."""
@@ -133,14 +142,17 @@ class Reader:
         return result
 
     def warm_up(self) -> None:
-        """Start the reader processes now if they can be forked (no other thread yet) and have them get ready.
+        """Start the reader processes now if they can be forked (no other thread yet).
 
         A mailbox may start an I/O thread with its first fetch; after that the processes could only start with
-        a fork server (slow, see ``_pool_for``). Started here they also import the parser and build the
-        classifier's lexicons (a third of a second) while the first messages are being fetched, not while the
-        first batch waits for its reading.
+        a fork server (slow, see ``_pool_for``). Forked here they share what this process made ready; their
+        first task makes sure (it reads a small message).
         """
         if self._pool is None and self.workers > 0 and threading.active_count() == 1:
+            # The long-lived objects made so far (modules, lexicons, templates) are left out of this process's
+            # collections from now on, as Python's documentation advises before forking; each full collection
+            # walked all of them (a tenth of a second).
+            gc.freeze()
             pool = self._pool_for(POOL_MIN_BATCH)
             if pool is not None:
                 pool.submit(_warm_up)
