@@ -169,6 +169,20 @@ def copy_ledger(db: sessionmaker[Session], path: Path) -> sessionmaker[Session]:
     return other
 
 
+def batched_and_one_by_one(
+    db: sessionmaker[Session], tmp_path: Path, messages: Sequence[bytes]
+) -> tuple[sessionmaker[Session], InboxReport, InboxReport]:
+    """``messages`` read in batches into ``db`` and one transaction each into a copy of its ledger: (the copy,
+    the batched report, the one-by-one report)."""
+    one_by_one = copy_ledger(db, tmp_path / "one.db")
+    report_batched = processor(db, batch_size=100).run_once(ListMailbox(list(messages)))
+    report_single = InboxReport()
+    single = processor(one_by_one, batch_size=1)
+    for mail in ListMailbox(list(messages)).fetch_new(0, None):
+        single.process(mail, report_single)
+    return one_by_one, report_batched, report_single
+
+
 def test_every_row_of_a_mixed_batch_is_the_row_of_one_transaction_per_message(
     db: sessionmaker[Session], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,12 +218,7 @@ def test_an_unreadable_message_in_a_batch_is_recorded_as_one_transaction_per_mes
     """GIVEN an empty message between replies WHEN read in one batch THEN it is quarantined with its review
     item, in the order read (ids included), and every other row is the one-transaction-per-message row."""
     messages = [*MIXED[:5], b"  \r\n", *MIXED[5:]]
-    one_by_one = copy_ledger(db, tmp_path / "one.db")
-    report_batched = processor(db, batch_size=100).run_once(ListMailbox(messages))
-    report_single = InboxReport()
-    single = processor(one_by_one, batch_size=1)
-    for mail in ListMailbox(messages).fetch_new(0, None):
-        single.process(mail, report_single)
+    one_by_one, report_batched, report_single = batched_and_one_by_one(db, tmp_path, messages)
     assert report_batched.as_dict() == report_single.as_dict() and report_batched.quarantined == 1
     batched, alone = every_row(db), every_row(one_by_one)
     for table in batched:
@@ -236,12 +245,7 @@ def test_the_checkpoint_is_moved_once_per_batch_as_by_every_message() -> None:
 
 def test_batches_give_the_outcome_of_one_transaction_per_message(db: sessionmaker[Session], tmp_path: Path) -> None:
     """GIVEN replies from one address in one batch WHEN read in batches THEN same rows as one by one."""
-    one_by_one = copy_ledger(db, tmp_path / "one.db")
-    report_batched = processor(db, batch_size=100).run_once(ListMailbox(MESSAGES))
-    report_single = InboxReport()
-    single = processor(one_by_one, batch_size=1)
-    for mail in ListMailbox(MESSAGES).fetch_new(0, None):
-        single.process(mail, report_single)
+    one_by_one, report_batched, report_single = batched_and_one_by_one(db, tmp_path, MESSAGES)
     batched = outcome(db)
     assert batched == outcome(one_by_one)
     assert every_row(db) == every_row(one_by_one)

@@ -5,9 +5,11 @@ Ledger (``two_client_ledger``): client A1 (compta@alpha.test) owes INV-1 and INV
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +46,19 @@ def reply(i: int) -> bytes:
     ).encode()
 
 
+@contextlib.contextmanager
+def another_thread() -> Iterator[None]:
+    """A second thread running meanwhile (as in the daemon)."""
+    busy = threading.Event()
+    other = threading.Thread(target=busy.wait)
+    other.start()
+    try:
+        yield
+    finally:
+        busy.set()
+        other.join()
+
+
 def mails(n: int) -> list[InboundMail]:
     raws = [reply(i) for i in range(n)]
     raws[5] = UNREADABLE
@@ -71,16 +86,10 @@ def test_small_batches_stay_in_the_main_process_only_while_a_fork_server_would_s
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     small = mails(POOL_MIN_BATCH - 1)
-    busy = threading.Event()
-    other = threading.Thread(target=busy.wait)  # another thread: readers would need a fork server (the daemon)
-    other.start()
     reader = Reader(parse_message, workers=1, default_parser=True)
-    try:
+    with another_thread():  # readers would need a fork server (the daemon)
         assert len(reader.start(small)()) == len(small)
         assert reader._pool is None
-    finally:
-        busy.set()
-        other.join()
     # Whatever threads earlier tests left behind, the reader now decides as in a single-threaded process.
     monkeypatch.setattr(threading, "active_count", lambda: 1)
     try:
@@ -157,16 +166,10 @@ def test_a_pipelined_backlog_gives_the_outcome_of_reading_in_the_main_process(
 def test_warming_up_forks_the_readers_only_while_no_other_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The readers are started before a mailbox's I/O thread exists (a plain fork), never with other threads
     around (that needs a fork server, started when a batch is big enough), and read as before."""
-    busy = threading.Event()
-    other = threading.Thread(target=busy.wait)
-    other.start()
     reader = Reader(parse_message, workers=1, default_parser=True)
-    try:
+    with another_thread():
         reader.warm_up()
         assert reader._pool is None
-    finally:
-        busy.set()
-        other.join()
     monkeypatch.setattr(threading, "active_count", lambda: 1)
     try:
         reader.warm_up()
