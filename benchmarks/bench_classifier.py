@@ -9,8 +9,9 @@ Two pipelines are scored on the same labels:
 * ``understand`` (this file): the classifier plus the pure-domain matching (``resolve_reply_invoices``,
   ``domain_belongs_to``) over the CSV ledger — what the domain can do;
 * ``product``: exactly what ``relance inbox classify`` runs — the ledger imported into a temporary SQLite
-  database with ``bot.app.imports``, then ``parse_message`` → ``classify_parsed`` → ``match_reply`` →
-  ``resolve_details`` — plus the safety rule (``bot.domain.decision.decide``) for the automation figures.
+  database with ``bot.app.client_import`` and ``invoice_import``, then ``parse_message`` → ``classify_parsed``
+  → ``match_reply`` → ``resolve_details`` — plus the safety rule (``bot.domain.decision.decide``) for the
+  automation figures.
 
     python benchmarks/bench_classifier.py [--corpus DIR] [--json OUT] [--verbose] [--no-product]
 """
@@ -348,8 +349,9 @@ def run_product(corpus: Path, *, verbose: bool = False) -> dict[str, Any]:
 
     from bot.adapters.db.engine import open_database, session_factory
     from bot.adapters.parse import parse_message
-    from bot.app.imports import import_clients, import_invoices
+    from bot.app.client_import import import_clients
     from bot.app.inbound import classify_parsed
+    from bot.app.invoice_import import import_invoices
     from bot.app.reply_matching import match_reply, resolve_details
     from bot.app.settings import Settings
     from bot.domain.decision import decide

@@ -46,7 +46,8 @@ RAW_PLAN_SQL = (
 def measure_import(sizes: dict[str, Any], work: Path) -> dict[str, Any]:
     from bot.adapters.db.engine import open_database, session_factory
     from bot.adapters.db.models import Invoice
-    from bot.app.imports import import_clients, import_invoices
+    from bot.app.client_import import import_clients
+    from bot.app.invoice_import import import_invoices
 
     n, reps = sizes["import"], sizes["reps"]
     ccsv = clients_csv(work / "clients.csv", IMPORT_CLIENTS)

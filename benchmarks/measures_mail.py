@@ -93,8 +93,9 @@ def measure_outbox(sizes: dict[str, Any], work: Path) -> dict[str, Any]:
     from bot.adapters.db.models import OutboxMessage
     from bot.adapters.smtp import SmtpSender
     from bot.app.clock import FixedClock, noon_in
-    from bot.app.dunning import plan_actions, record_actions
-    from bot.app.outbox import deliver_due
+    from bot.app.dunning import plan_actions
+    from bot.app.dunning_record import record_actions
+    from bot.app.outbox_delivery import deliver_due
     from bot.app.wiring import make_renderer
     from tests.servers.smtp_server import SmtpTestServer
 

@@ -77,7 +77,9 @@ def _now(rt: Runtime) -> datetime:
 
 
 def _import(kind: str, file: Path) -> None:
-    from bot.app import imports
+    from bot.app.client_import import import_clients
+    from bot.app.invoice_import import import_invoices
+    from bot.app.payment_import import import_payments
 
     rt = runtime()
 
@@ -94,11 +96,11 @@ def _import(kind: str, file: Path) -> None:
                 from bot.adapters.profiles_yaml import load_profiles
 
                 names = set(load_profiles(rt.profiles_path).profiles)
-                result = imports.import_clients(rt.sessions, file, now=now, profiles=names, progress=progress)
+                result = import_clients(rt.sessions, file, now=now, profiles=names, progress=progress)
             elif kind == "invoices":
-                result = imports.import_invoices(rt.sessions, file, now=now, progress=progress)
+                result = import_invoices(rt.sessions, file, now=now, progress=progress)
             else:
-                result = imports.import_payments(rt.sessions, file, now=now, progress=progress)
+                result = import_payments(rt.sessions, file, now=now, progress=progress)
         typer.echo(result.summary())
 
     run_guarded(body)

@@ -51,8 +51,9 @@ def send(as_of: AsOf = None) -> None:
     import asyncio
     from datetime import timedelta
 
-    from bot.app.dunning import check_payment_claims, check_promises, run_cycle
-    from bot.app.outbox import deliver_due
+    from bot.app.dunning import run_cycle
+    from bot.app.outbox_delivery import deliver_due
+    from bot.app.pause_checks import check_payment_claims, check_promises
     from bot.app.wiring import make_renderer, sender_factory
 
     rt = runtime(as_of)

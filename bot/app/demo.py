@@ -40,13 +40,16 @@ from bot.adapters.db.models import (
     ReviewItem,
     Task,
 )
-from bot.app import imports
+from bot.app.client_import import import_clients
 from bot.app.clock import FixedClock
 from bot.app.demo_replies import RESOURCES, Debtor, ReminderSent, build_reply, load_debtors
-from bot.app.dunning import check_payment_claims, check_promises, run_cycle
+from bot.app.dunning import run_cycle
 from bot.app.inbound import InboxReport
 from bot.app.inbox import InboxProcessor
-from bot.app.outbox import deliver_due
+from bot.app.invoice_import import import_invoices
+from bot.app.outbox_delivery import deliver_due
+from bot.app.pause_checks import check_payment_claims, check_promises
+from bot.app.payment_import import import_payments
 from bot.app.runtime import Runtime
 from bot.app.settings import Settings, load_settings
 from bot.app.wiring import make_renderer, sender_factory
@@ -150,9 +153,9 @@ class Simulation:
         started = time.monotonic()
         now = self.clock.now()
         profiles = set(load_profiles(self.rt.profiles_path).profiles)
-        imports.import_clients(self.factory, RESOURCES / "clients.csv", now=now, profiles=profiles)
-        imports.import_invoices(self.factory, RESOURCES / "invoices.csv", now=now)
-        imports.import_payments(self.factory, RESOURCES / "payments.csv", now=now)
+        import_clients(self.factory, RESOURCES / "clients.csv", now=now, profiles=profiles)
+        import_invoices(self.factory, RESOURCES / "invoices.csv", now=now)
+        import_payments(self.factory, RESOURCES / "payments.csv", now=now)
         self.renderer = make_renderer(self.settings, self.factory)
         self.processor = InboxProcessor(self.factory, self.settings, self.clock, self.renderer)
         self.maildir = MaildirMailbox(self.settings.maildir)
@@ -206,7 +209,7 @@ class Simulation:
             f"{number},{amount:.2f},{paid_on.isoformat()},{ref}" for paid_on, number, amount, ref in due
         ]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        imports.import_payments(self.factory, path, now=self.clock.now())
+        import_payments(self.factory, path, now=self.clock.now())
         self.imported.update(p[3] for p in due)
 
     def _note_reminders(self, day: date) -> None:

@@ -3,7 +3,7 @@
 Recording reads each invoice's state and ladder position, the figures its message shows, and the client's
 name, language and contacts. Loaded as ORM entities (identity map, instance state, a selectin load of the
 contacts) they cost about a fifth of recording a message; nothing in the batch writes through them (the
-ladder moves go out as one executemany, see ``dunning._Writes``), so plain rows carry the same values.
+ladder moves go out as one executemany, see ``dunning_record._Writes``), so plain rows carry the same values.
 """
 
 from __future__ import annotations

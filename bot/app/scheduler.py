@@ -27,8 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.app import metrics
-from bot.app.dunning import check_payment_claims, check_promises, run_cycle
-from bot.app.outbox import deliver_due
+from bot.app.dunning import run_cycle
+from bot.app.outbox_delivery import deliver_due
+from bot.app.pause_checks import check_payment_claims, check_promises
 from bot.app.settings import Settings
 from bot.domain.errors import PermanentError, TemporaryError
 from bot.domain.profile import ProfilesConfig

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
-from bot.app.imports import import_clients, import_invoices
+from bot.app.client_import import import_clients
+from bot.app.invoice_import import import_invoices
 
 #: The clock of the inbox scenarios: the day after INV-1..3 fell due.
 LEDGER_NOW = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)

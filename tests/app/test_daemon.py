@@ -23,13 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import InboundMessage
-from bot.app import imports
+from bot.app.client_import import import_clients
 from bot.app.clock import SystemClock
 from bot.app.demo_replies import RESOURCES
 from bot.app.inbox import InboxProcessor
+from bot.app.invoice_import import import_invoices
 from bot.app.jsonlog import JsonFormatter
 from bot.app.lease import TableLease, make_lease
 from bot.app.listener import InboxListener
+from bot.app.payment_import import import_payments
 from bot.app.profiles import current_profiles
 from bot.app.scheduler import JOB_DEFAULTS, window_triggers
 from bot.app.settings import Settings, load_settings
@@ -61,14 +63,14 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 def load_ledger(url: str) -> sessionmaker[Session]:
     factory = session_factory(open_database(url))
     now = datetime.now(UTC)
-    imports.import_clients(
+    import_clients(
         factory,
         RESOURCES / "clients.csv",
         now=now,
         profiles={"standard", "key_account", "public_sector", "risky", "uk_standard"},
     )
-    imports.import_invoices(factory, RESOURCES / "invoices.csv", now=now)
-    imports.import_payments(factory, RESOURCES / "payments.csv", now=now)
+    import_invoices(factory, RESOURCES / "invoices.csv", now=now)
+    import_payments(factory, RESOURCES / "payments.csv", now=now)
     return factory
 
 

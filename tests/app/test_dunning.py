@@ -12,10 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import Contact, Invoice, OutboxMessage, Task
+from bot.app.client_import import import_clients
 from bot.app.clock import FixedClock, noon_in
-from bot.app.dunning import check_promises, run_cycle
-from bot.app.imports import import_clients, import_invoices, import_payments
-from bot.app.outbox import deliver_due
+from bot.app.dunning import run_cycle
+from bot.app.invoice_import import import_invoices
+from bot.app.outbox_delivery import deliver_due
+from bot.app.pause_checks import check_promises
+from bot.app.payment_import import import_payments
 from bot.app.settings import load_settings
 from bot.app.wiring import make_renderer
 from bot.domain.errors import PermanentError, StaleLedgerError, TemporaryError

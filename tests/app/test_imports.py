@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import AuditEntry, Client, Contact, Invoice, Payment
-from bot.app.imports import import_clients, import_invoices, import_payments
+from bot.app.client_import import import_clients
+from bot.app.invoice_import import import_invoices
+from bot.app.payment_import import import_payments
 from bot.domain.errors import InputError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "ledger"

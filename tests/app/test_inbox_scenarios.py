@@ -155,7 +155,7 @@ def test_a_broken_promise_resumes_the_ladder_and_raises_a_call(db: sessionmaker[
     is counted broken, a call task is raised, and the audit says why."""
     from bot.adapters.db.models import Promise
     from bot.app.clock import noon_in
-    from bot.app.dunning import check_promises
+    from bot.app.pause_checks import check_promises
 
     run(db, "promise_fr.eml")
     settings = load_settings(ROOT / "config", env={})
@@ -174,7 +174,7 @@ def test_a_broken_promise_resumes_the_ladder_and_raises_a_call(db: sessionmaker[
 def test_a_kept_promise_is_counted_kept(db: sessionmaker[Session], tmp_path: Path) -> None:
     """GIVEN a promise on INV-1 WHEN the payment is imported before the date THEN paid and the promise kept."""
     from bot.adapters.db.models import Promise
-    from bot.app.imports import import_payments
+    from bot.app.payment_import import import_payments
 
     run(db, "promise_fr.eml")
     payments = tmp_path / "p.csv"
@@ -189,7 +189,7 @@ def test_an_unverified_payment_claim_goes_to_a_person(db: sessionmaker[Session])
     """GIVEN 'already paid' for INV-3 WHEN the pause ends with no payment in the ledger THEN the invoice is open
     again and a collector is asked to check the bank."""
     from bot.app.clock import noon_in
-    from bot.app.dunning import check_payment_claims
+    from bot.app.pause_checks import check_payment_claims
 
     run(db, "paid_en.eml")
     paused = invoice(db, "INV-3").paused_until

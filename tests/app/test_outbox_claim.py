@@ -15,8 +15,9 @@ from sqlalchemy import select, update
 from bot.adapters.db.engine import WalCheckpointer, open_database, session_factory, transaction
 from bot.adapters.db.models import Client, OutboxMessage
 from bot.app.clock import FixedClock
-from bot.app.outbox import deliver_due, insert_outbox, outbox_values
+from bot.app.outbox import insert_outbox, outbox_values
 from bot.app.outbox_claim import SentMarker, claim
+from bot.app.outbox_delivery import deliver_due
 from bot.ports import OutgoingMail
 
 NOW = datetime(2026, 11, 3, 11, 0, tzinfo=UTC)

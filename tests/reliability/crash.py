@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import OutboxMessage
-from bot.app.imports import import_clients, import_invoices, import_payments
+from bot.app.client_import import import_clients
+from bot.app.invoice_import import import_invoices
+from bot.app.payment_import import import_payments
 from tests.servers.smtp_server import SmtpTestServer
 
 ROOT = Path(__file__).resolve().parents[2]

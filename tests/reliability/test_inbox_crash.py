@@ -26,7 +26,8 @@ from sqlalchemy import select
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import AuditEntry, InboundMessage, OutboxMessage, Promise, ReviewItem
-from bot.app.imports import import_clients, import_invoices
+from bot.app.client_import import import_clients
+from bot.app.invoice_import import import_invoices
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 3, 8, tzinfo=UTC)

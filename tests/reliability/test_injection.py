@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import Client, TemplateVersion
-from bot.app.imports import import_clients
+from bot.app.client_import import import_clients
 from bot.app.settings import Settings
 from bot.app.wiring import make_renderer
 from bot.domain.errors import InputError, TemplateError

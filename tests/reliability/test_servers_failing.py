@@ -27,11 +27,13 @@ from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import AuditEntry, Contact, InboundMessage, OutboxMessage, Promise, Task
 from bot.adapters.mail_build import build_mail, make_message_id
 from bot.adapters.smtp import SmtpSender
+from bot.app.client_import import import_clients
 from bot.app.clock import FixedClock
-from bot.app.imports import import_clients, import_invoices
 from bot.app.inbound import InboxReport
 from bot.app.inbox import InboxProcessor
-from bot.app.outbox import DeliveryReport, add_to_outbox, deliver_due
+from bot.app.invoice_import import import_invoices
+from bot.app.outbox import add_to_outbox
+from bot.app.outbox_delivery import DeliveryReport, deliver_due
 from bot.app.settings import load_settings
 from bot.app.wiring import make_renderer
 from bot.domain.errors import ConfigError

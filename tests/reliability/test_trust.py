@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import open_database, session_factory
 from bot.adapters.db.models import AuditEntry, Invoice, OutboxMessage, Promise, ReviewItem
+from bot.app.client_import import import_clients
 from bot.app.clock import FixedClock
-from bot.app.imports import import_clients, import_invoices
 from bot.app.inbound import InboxReport
 from bot.app.inbox import InboxProcessor
+from bot.app.invoice_import import import_invoices
 from bot.app.outbox import add_to_outbox
 from bot.app.settings import Settings, load_settings
 from bot.app.wiring import make_renderer

@@ -24,7 +24,9 @@ from bot.adapters.web.context import db, web
 from bot.adapters.web.guard import require_user
 from bot.adapters.web.queries import open_review_items, review_row, timeline
 from bot.app.csvfile import CsvTable
-from bot.app.imports import ImportResult, import_invoices, import_payments
+from bot.app.import_run import ImportResult
+from bot.app.invoice_import import import_invoices
+from bot.app.payment_import import import_payments
 from bot.domain.errors import FieldProblem, InputError
 from bot.domain.ledger import INVOICE_COLUMNS, PAYMENT_COLUMNS, parse_invoice_row, parse_payment_row
 
