@@ -241,13 +241,23 @@ def _rule_before_header(lines: list[str], index: int) -> bool:
 
 def find_quote_start(lines: list[str]) -> int:
     """Index of the first line of the quoted part (a hard marker), or ``len(lines)`` when there is none."""
+    # Whole-text checks rule out most markers before the per-line work (most replies are a few short lines with
+    # neither): an Outlook header block, a rule above one, a spread attribution's "wrote:" and a Gmail date line
+    # all need a colon; the other date line needs an address's "@".
+    text = "\n".join(lines)
+    colon = ":" in text or "：" in text
+    dated = colon or "@" in text
     for index, raw in enumerate(lines):
         line = _clean(raw)
         if not line:
             continue
-        if _is_separator(line) or _rule_before_header(lines, index) or _header_block_at(lines, index):
+        if _is_separator(line):
             return index
-        if spread_attribution_at(lines, index) or date_line_at(lines, index):
+        if colon and (
+            _rule_before_header(lines, index) or _header_block_at(lines, index) or spread_attribution_at(lines, index)
+        ):
+            return index
+        if dated and date_line_at(lines, index):
             return index
         begin = _attribution_start(lines, index)
         if begin >= 0:

@@ -24,6 +24,8 @@ _LINE_CAP = 300
 # stays (crisp-oss drops it), because a closing line can carry meaning ("Merci d'avance") and costs nothing.
 _DELIMITER = re.compile(r"^(?:--|—|__|-- )\s*$")
 _RULE = re.compile(r"^[-_=*]{4,}$")
+#: The first character of every :data:`_DELIMITER`, :data:`_RULE` and :data:`_DASH_NAME` line.
+_RULE_FIRST = frozenset("-—_=*")
 _DASH_NAME = re.compile(r"^-[^\W\d_][\w.'’-]*(?: [\w.'’-]+){0,3}$")
 _FOOTER = re.compile(
     r"^(?:sent from (?:my )?[\w-]+(?: [\w-]+){0,3}"
@@ -92,6 +94,12 @@ def strip_signature(text: str, sender: str = "", sender_name: str = "") -> str:
     # 1. Standard delimiters and mobile footers: cut at the first one in the tail.
     for index in range(low, len(lines)):
         line = lines[index][:_LINE_CAP].strip()
+        if line[:1] not in _RULE_FIRST:
+            # Delimiters, rules and "-Name" lines all open on one of these characters (most lines do not).
+            if index > 0 and _FOOTER.match(line):
+                cut = index
+                break
+            continue
         if index > 0 and (_DELIMITER.match(line) or is_footer(line)):
             cut = index
             break
@@ -104,8 +112,8 @@ def strip_signature(text: str, sender: str = "", sender_name: str = "") -> str:
 
     # 2. A legal disclaimer paragraph near the end.
     for index in range(low, cut):
-        line = lines[index][:_LINE_CAP].strip()
-        if index > 0 and _DISCLAIMER.match(line) and (index == 0 or not lines[index - 1].strip()):
+        # A disclaimer opens a paragraph: the blank line above is checked first, it is cheaper than the pattern.
+        if index > 0 and not lines[index - 1].strip() and _DISCLAIMER.match(lines[index][:_LINE_CAP].strip()):
             cut = index
             break
 
