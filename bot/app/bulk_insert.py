@@ -64,12 +64,8 @@ def insert_rows(
     tab: Table,
     rows: Sequence[Mapping[str, Any]],
     shared: Mapping[str, Any],
-    converters: Sequence[tuple[str, Callable[[Any], Any]]] | None = None,
 ) -> None:
-    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all).
-
-    ``converters``: the per-row columns' processors, when the caller has its own (default: the column types').
-    """
+    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all)."""
     if not rows:
         return
     per_row = list(rows[0])
@@ -78,40 +74,25 @@ def insert_rows(
     for name, value in shared.items():
         process = _processor(tab, name, conn)
         done_shared[name] = value if process is None else process(value)
-    processors = (
-        converters
-        if converters is not None
-        else [(n, p) for n in per_row if (p := _processor(tab, n, conn)) is not None]
-    )
     names = (*per_row, *done_shared)
     statement = _insert_statement(tab, names)
-    if conn.dialect.name == "sqlite":
-        # The values are processed already: the driver's executemany on the statement's SQL skips Core's
-        # per-row parameter building, which cost as much as the INSERT. (Elsewhere Core's executemany batches
-        # the rows into multi-row statements: kept.)
-        sql = _positional_sql(statement, names, conn.dialect)
-        positions = {name: i for i, name in enumerate(per_row)}
-        converted = [(positions[name], process) for name, process in processors]
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            # Column by column: one call per column and chunk instead of one per value.
-            columns = [[row[name] for row in chunk] for name in per_row]
-            for i, process in converted:
-                columns[i] = (
-                    process.column(columns[i]) if isinstance(process, _Column) else list(map(process, columns[i]))
-                )
-            shared_columns = [itertools.repeat(value, len(chunk)) for value in done_shared.values()]
-            conn.exec_driver_sql(sql, list(zip(*columns, *shared_columns, strict=True)))
-        return
-    for start in range(0, len(rows), CHUNK):
-        batch = []
-        for row in rows[start : start + CHUNK]:
-            values = dict(row)
-            for name, process in processors:
-                values[name] = process(values[name])
-            values.update(done_shared)
-            batch.append(values)
-        conn.execute(statement, batch)
+    positions = {name: i for i, name in enumerate(per_row)}
+    converted = [(positions[name], convert) for name, convert in _converters(tab, per_row, conn)]
+    for begin in range(0, len(rows), CHUNK):
+        chunk = rows[begin : begin + CHUNK]
+        # Column by column: one call per column and chunk instead of one per value.
+        columns = [[row[name] for row in chunk] for name in per_row]
+        for i, convert in converted:
+            columns[i] = convert.column(columns[i])
+        shared_columns = [itertools.repeat(value, len(chunk)) for value in done_shared.values()]
+        values = zip(*columns, *shared_columns, strict=True)
+        if conn.dialect.name == "sqlite":
+            # The values are processed already: the driver's executemany on the statement's SQL skips Core's
+            # per-row parameter building, which cost as much as the INSERT. (Elsewhere Core's executemany
+            # batches the rows into multi-row statements: kept.)
+            conn.exec_driver_sql(_positional_sql(statement, names, conn.dialect), list(values))
+        else:
+            conn.execute(statement, [dict(zip(names, row, strict=True)) for row in values])
 
 
 @functools.lru_cache(maxsize=256)
@@ -141,7 +122,8 @@ class _Column:
         self.memo: dict[tuple[Any, ...], Any] = {}
 
     def column(self, values: list[Any]) -> list[Any]:
-        """``[self(v) for v in values]``, without a call per value."""
+        """The processed ``values``, each distinct one processed once (see ``_MEMO_TYPES``; the zone is part of a
+        datetime's key: equal aware datetimes in different zones are equal)."""
         memo, process, memo_types, missing = self.memo, self.process, _MEMO_TYPES, _MISSING
         done: list[Any] = []
         for value in values:
@@ -155,18 +137,6 @@ class _Column:
                 hit = memo[key] = process(value)
             done.append(hit)
         return done
-
-    def __call__(self, value: Any) -> Any:
-        kind = type(value)
-        if kind not in _MEMO_TYPES:
-            return self.process(value)
-        # Equal aware datetimes in different zones are equal keys: the zone is part of the key.
-        key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)
-        try:
-            return self.memo[key]
-        except KeyError:
-            done = self.memo[key] = self.process(value)
-            return done
 
 
 def _converters(tab: Table, names: Sequence[str], conn: Connection) -> list[tuple[str, _Column]]:
@@ -190,7 +160,7 @@ def insert_many(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]])
             conn.execute(insert(tab), list(rows))
             return
         defaults[col.name] = col.default.arg
-    insert_rows(conn, tab, rows, defaults, converters=_converters(tab, names, conn))
+    insert_rows(conn, tab, rows, defaults)
 
 
 @functools.lru_cache(maxsize=256)
@@ -211,13 +181,13 @@ def update_many(conn: Connection, tab: Table, names: Sequence[str], rows: Sequen
     keys = [c.name for c in tab.primary_key.columns]
     statement = _update_statement(tab, tuple(names), tuple(keys))
     converters = dict(_converters(tab, [*names, *keys], conn))
-    plain = _Column(lambda value: value)
-    params = []
-    for row in rows:
-        values = {f"v_{n}": converters.get(n, plain)(row[n]) for n in names}
-        values.update({f"k_{k}": converters.get(k, plain)(row[k]) for k in keys})
-        params.append(values)
-    conn.execute(statement, params)
+    columns = []
+    for name in [*names, *keys]:
+        values = [row[name] for row in rows]
+        convert = converters.get(name)
+        columns.append(convert.column(values) if convert is not None else values)
+    params = [f"v_{n}" for n in names] + [f"k_{k}" for k in keys]
+    conn.execute(statement, [dict(zip(params, row, strict=True)) for row in zip(*columns, strict=True)])
 
 
 def allocate_ids(conn: Connection, tab: Table, count: int) -> list[int]:
