@@ -24,12 +24,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.engine import transaction
 from bot.adapters.db.models import InboundMessage
@@ -37,7 +36,7 @@ from bot.app.bulk_insert import allocate_ids
 from bot.app.inbound import InboxReport, NewInbound, new_inbound, quarantine_reason, unreadable_inbound
 from bot.app.inbox_prepare import Prepared
 from bot.app.plan_snapshots import gc_paused
-from bot.app.reply_lookups import ReplyLookups
+from bot.app.reply_lookups import KEYS, ReplyLookups
 from bot.domain.errors import TemporaryError
 from bot.domain.matching import normalise_invoice_number
 from bot.domain.message import ParsedMessage
@@ -51,14 +50,13 @@ log = logging.getLogger(__name__)
 Coordinates = tuple[str, int, int]
 
 _INBOUND = cast(Table, InboundMessage.__table__)
-_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 _KNOWN_IDS = select(InboundMessage.message_id).where(
-    InboundMessage.message_id.in_(_KEYS), InboundMessage.status != "duplicate"
+    InboundMessage.message_id.in_(KEYS), InboundMessage.status != "duplicate"
 )
 _SEEN = select(InboundMessage.uid).where(
     InboundMessage.mailbox == bindparam("mailbox"),
     InboundMessage.uidvalidity == bindparam("validity"),
-    InboundMessage.uid.in_(_KEYS),
+    InboundMessage.uid.in_(KEYS),
 )
 
 

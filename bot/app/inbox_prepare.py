@@ -145,8 +145,9 @@ class Reader:
         """Start the reader processes now if they can be forked (no other thread yet).
 
         A mailbox may start an I/O thread with its first fetch; after that the processes could only start with
-        a fork server (slow, see ``_pool_for``). Forked here they share what this process made ready; their
-        first task makes sure (it reads a small message).
+        a fork server (slow, see ``_pool_for``). A pool forks its processes at its first task, hence the one
+        submitted here; forked now they share what this process made ready (``__init__``), so that task costs
+        them next to nothing.
         """
         if self._pool is None and self.workers > 0 and threading.active_count() == 1:
             # The long-lived objects made so far (modules, lexicons, templates) are left out of this process's

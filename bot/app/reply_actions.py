@@ -227,11 +227,10 @@ def apply_decision(
     profile_name = client.profile if client else None
     profile = lookups.profile(profile_name) if lookups is not None else profile_for(profile_name, settings, session)
     # An inbox batch inserts its replies' rows at its end: the reply is then the batch's, not the session's.
-    inbound: NewInbound | InboundMessage | None = (
-        (lookups.writes.inbound.get(inbound_id) if lookups is not None else None) if inbound_id else None
-    )
-    if inbound is None and inbound_id:
-        inbound = session.get(InboundMessage, inbound_id)
+    inbound: NewInbound | InboundMessage | None = None
+    if inbound_id:
+        pending_row = lookups.writes.inbound.get(inbound_id) if lookups is not None else None
+        inbound = pending_row or session.get(InboundMessage, inbound_id)
     ctx = ActionContext(
         session=session,
         settings=settings,

@@ -50,25 +50,26 @@ _PENDING_INDEX = "relance.pending_by_type"
 
 # The batch's reads, built once (``keys``: an expanding IN list). Column reads go through the session's
 # connection: Core rows, the same values, without the ORM's per-statement work.
-_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
-_CONTACTS_BY_EMAIL = select(Contact.client_id, Contact.email).where(Contact.email.in_(_KEYS))
-_CLIENTS = select(Client).where(Client.client_id.in_(_KEYS))
+#: The expanding IN list of the batch's statements (here and in ``inbox_batch``), passed as ``{"keys": [...]}``.
+KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+_CONTACTS_BY_EMAIL = select(Contact.client_id, Contact.email).where(Contact.email.in_(KEYS))
+_CLIENTS = select(Client).where(Client.client_id.in_(KEYS))
 _OUTSTANDING_OF = (
     select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-    .where(Invoice.client_id.in_(_KEYS), Invoice.state.in_(OUTSTANDING_STATES))
+    .where(Invoice.client_id.in_(KEYS), Invoice.state.in_(OUTSTANDING_STATES))
     .order_by(Invoice.number)
 )
-_INVOICES = select(Invoice).where(Invoice.number.in_(_KEYS))
-_PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(_KEYS), Promise.status == "pending")
+_INVOICES = select(Invoice).where(Invoice.number.in_(KEYS))
+_PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(KEYS), Promise.status == "pending")
 _ACKS_SINCE = select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
     OutboxMessage.kind == "ack",
-    OutboxMessage.client_id.in_(_KEYS),
+    OutboxMessage.client_id.in_(KEYS),
     OutboxMessage.created_at >= bindparam("since"),
 )
 _NUMBERED = select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
-    Invoice.normalised_number.in_(_KEYS)
+    Invoice.normalised_number.in_(KEYS)
 )
-_NUMBERS_OF = select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(_KEYS))
+_NUMBERS_OF = select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(KEYS))
 
 
 @event.listens_for(Session, "transient_to_pending")

@@ -159,14 +159,13 @@ class WalCheckpointer:
     itself, fsyncs included (tens of milliseconds on a slow disk), and the run waits for it: on a send run, the
     event loop and so every SMTP session; on an inbox pass, the batch being recorded (0.3 s per 3,000 replies).
     Checkpointing a little every ``period`` seconds from a thread keeps the log short, so no commit of the run
-    has to. PASSIVE never waits for readers or writers (and a commit that finds
-    a checkpoint running skips its own), so nothing on the loop ever waits for this thread. Durability does not
+    has to. PASSIVE never waits for readers or writers (and a commit that finds a checkpoint running skips its
+    own), so nothing on the run ever waits for this thread. Durability does not
     change: a commit is in the WAL before it returns; checkpoints only move pages into the main file.
     No-op on other databases and on in-memory SQLite.
     """
 
-    def __init__(self, engine: Any, period: float = 0.1) -> None:
-        self._engine = engine
+    def __init__(self, engine: object, period: float = 0.1) -> None:
         self._period = period
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -175,6 +174,7 @@ class WalCheckpointer:
             and engine.dialect.name == "sqlite"
             and engine.url.database not in (None, "", ":memory:")
         ):
+            self._engine = engine
             self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
             self._thread.start()
 
