@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import WalCheckpointer, transaction
@@ -37,7 +37,7 @@ from bot.app.inbound import (
 from bot.app.inbox_batch import BatchRunner, Started
 from bot.app.inbox_prepare import Reader, default_workers
 from bot.app.profiles import current_profiles
-from bot.app.reply_actions import apply_decision
+from bot.app.reply_actions import ACK_TEMPLATES, apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
 from bot.app.reply_matching import match_reply, resolve_details
 from bot.app.reply_outcomes import (
@@ -84,6 +84,20 @@ class InboxProcessor:
             default_workers(settings.inbox_workers if workers is None else workers),
             default_parser=self.parse is parse_message,
         )
+        self._prepare_recording()
+
+    def _prepare_recording(self) -> None:
+        """Recording's one-time work, done when the inbox is set up (once per process) rather than when the first
+        reply waits for it: the profiles' holiday calendars (their modules load on first use) and the
+        acknowledgement templates compiled. A failure here is the first batch's to report."""
+        try:
+            with self.factory() as session:
+                current_profiles(self.settings, session)
+        except (ConfigError, SQLAlchemyError) as exc:
+            log.debug("profiles not loaded ahead of the first batch: %s", exc)
+        warm_up = getattr(self.renderer, "warm_up", None)
+        if warm_up is not None:
+            warm_up(ACK_TEMPLATES)
 
     def close(self) -> None:
         """Stop the reader processes, if any were started."""

@@ -25,6 +25,7 @@ from bot.domain.profile import Profile, ProfilesConfig
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, float, int | None], tuple[ProfilesConfig, dict[str, BusinessCalendar]]] = {}
+_NEWEST_VERSION = select(ProfileVersion.id).order_by(ProfileVersion.id.desc()).limit(1)
 
 
 def profiles_path(settings: Settings) -> Path:
@@ -36,17 +37,21 @@ def current_profiles(
 ) -> tuple[ProfilesConfig, dict[str, BusinessCalendar]]:
     """The config and one business calendar per profile."""
     path = profiles_path(settings)
-    version: ProfileVersion | None = None
-    if session is not None:
-        version = session.scalars(select(ProfileVersion).order_by(ProfileVersion.id.desc()).limit(1)).first()
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    key = (str(path), mtime, version.id if version else None)
+    # Asked once per inbox batch and per send cycle: only the newest version's id is read, its source (the
+    # whole YAML) only when that version is not the one in the cache.
+    version_id = session.scalar(_NEWEST_VERSION) if session is not None else None
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    key = (str(path), mtime, version_id)
     with _lock:
         hit = _cache.get(key)
         if hit is None:
+            source = session.get(ProfileVersion, version_id) if session is not None and version_id else None
             config = (
-                parse_profiles(version.source, f"profiles.yaml (version {version.id})")
-                if version
+                parse_profiles(source.source, f"profiles.yaml (version {version_id})")
+                if source is not None
                 else load_profiles(path)
             )
             hit = (config, calendars_for(config))

@@ -21,7 +21,7 @@ from bot.app.compose import Composer, invoice_document
 from bot.app.inbound import NewInbound
 from bot.app.profiles import profile_for
 from bot.app.reply_context import ActionContext
-from bot.app.reply_lookups import ReplyLookups, pending
+from bot.app.reply_lookups import ClientRow, ReplyLookups, pending
 from bot.app.settings import Settings
 from bot.domain.cadence import add_business_days
 from bot.domain.intent import Intent
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 COPY_PAUSE_DAYS = 10
 #: A second "never received" within this window is flagged to a person: something is wrong with the address.
 REPEAT_MISSING_WINDOW = timedelta(days=90)
+#: The templates the strategies acknowledge replies with (compiled when an inbox is set up).
+ACK_TEMPLATES = ("promise_ack", "payment_claim_ack", "invoice_copy")
 #: With no date in the promise ("we'll pay soon"), this many days are assumed before it counts as broken.
 UNDATED_PROMISE_DAYS = 7
 
@@ -187,8 +189,8 @@ STRATEGIES: dict[Intent, Callable[[ActionContext], None]] = {
 }
 
 
-def _client(session: Session, lookups: ReplyLookups | None, client_id: str) -> Client | None:
-    # What ``session.get`` returns (the batch loaded it into this session), without its identity-map lookup.
+def _client(session: Session, lookups: ReplyLookups | None, client_id: str) -> Client | ClientRow | None:
+    # A batch's preloaded row (what the actions read of a client), else the entity.
     return (lookups.loaded_client(client_id) if lookups is not None else None) or session.get(Client, client_id)
 
 

@@ -21,7 +21,7 @@ from bot.app.audit import audit
 from bot.app.compose import Composer, short_hash
 from bot.app.outbox import claim_key
 from bot.app.profiles import ProfileView
-from bot.app.reply_lookups import ReplyLookups, pending
+from bot.app.reply_lookups import ClientRow, ReplyLookups, pending
 from bot.app.reply_outcomes import set_values
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
@@ -36,7 +36,7 @@ class ActionContext:
     composer: Composer
     now: datetime
     today: date
-    client: Client | None
+    client: Client | ClientRow | None
     invoices: list[Invoice]
     profile: ProfileView
     promised_date: date | None
