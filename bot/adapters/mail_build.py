@@ -54,7 +54,8 @@ class MailHeaderError(InputError, ValueError):
 
 
 def _check_value(header: str, value: str) -> str:
-    if _CTL.search(value):
+    # What _CTL finds, as three substring tests (a third of the cost of the regex search).
+    if "\n" in value or "\r" in value or "\x00" in value:
         raise MailHeaderError(header, "line breaks and NUL are not allowed in a header", value)
     return value
 
@@ -142,7 +143,7 @@ def build_mail(
     if reply_to is not None:
         headers.append(("Reply-To", reply_to))
     headers += [
-        ("Subject", _fold("Subject", subject)),
+        ("Subject", _subject_header(subject)),
         ("Date", _date_header(date)),
         ("Message-ID", message_id),
     ]
@@ -165,6 +166,11 @@ def build_mail(
 @lru_cache(maxsize=1024)  # a cycle's messages share a handful of send times
 def _date_header(date: datetime) -> str:
     return format_datetime(date)
+
+
+@lru_cache(maxsize=1024)  # the messages of a day share a handful of subjects; encoding one is the costly part
+def _subject_header(subject: str) -> str:
+    return _fold("Subject", subject)
 
 
 def _fold(name: str, value: str, *, encode: bool = True) -> str:
@@ -244,18 +250,38 @@ def _text_part(subtype: str, text: str) -> bytes:
     # escaped, can never contain a boundary starting with "=_".
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    data = text.encode("utf-8")
-    if not data.endswith(b"\n"):
-        data += b"\n"
+    lines = text.split("\n")
+    if not text.endswith("\n"):
+        lines.append("")  # the body ends with a line break
+    # Encoding a line reads nothing outside it once the text has no CR (binascii counts the line length and
+    # looks at the next byte only within the line, and picks CRLF output only when the input has CRLF), so
+    # the lines encode one by one to the same bytes as the whole body at once. Messages repeat most of their
+    # lines (the layout, the paragraphs of a template): each line is encoded once, which was a third of the
+    # cost of building a message.
+    memo = _QP_LINES
+    encoded = [memo.get(line) or _qp_line(line) for line in lines[:-1]]
+    return _part_head(subtype) + b"".join(encoded)
+
+
+#: Quoted-printable form (CRLF line end included) of recently seen body lines; emptied when full.
+_QP_LINES: dict[str, bytes] = {}
+_QP_LINES_SIZE = 8192
+
+
+def _qp_line(line: str) -> bytes:
+    """One body line (without its line break) as quoted-printable, ending with CRLF."""
+    data = (line + "\n").encode("utf-8")
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
-    return _part_head(subtype) + encoded
+    if len(_QP_LINES) >= _QP_LINES_SIZE:
+        _QP_LINES.clear()
+    _QP_LINES[line] = encoded
+    return encoded
 
 
 @lru_cache(maxsize=8)
 def _part_head(subtype: str) -> bytes:
     return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
     ).encode("ascii")
 
 
@@ -279,8 +305,6 @@ def _attachment(file_name: str, mime_type: str, data: bytes) -> bytes:
         disposition = f"attachment; filename*={encode_rfc2231(file_name, 'utf-8')}"
     encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
     head = (
-        f"Content-Type: {mime_type}\r\n"
-        f"Content-Disposition: {disposition}\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n"
+        f"Content-Type: {mime_type}\r\nContent-Disposition: {disposition}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     )
     return head.encode("ascii") + encoded

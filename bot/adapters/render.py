@@ -37,8 +37,10 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.adapters.render_codegen import DICT_ATTRIBUTES, InlineDictGetattr
 from bot.adapters.render_context import CONTEXT_VARIABLES
 from bot.adapters.render_filters import babel_locale, date_filter, money, percent
+from bot.adapters.render_filters import warm_up as warm_up_filters
 from bot.adapters.render_unit import FlatMail, compile_flat
 from bot.domain.errors import TemplateError
 from bot.ports import RenderedMail
@@ -72,13 +74,12 @@ MAX_BUILT_SIZE = 100_000
 MAX_EXPONENT = 100
 
 
-_DICT_ATTRIBUTES = frozenset(dir(dict))
-
-
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, plus bounds on ``*`` and ``**`` (the sandbox bounds ``range`` but not these)."""
 
     intercepted_binops = frozenset(["*", "**"])
+    # ``dict_variable.name`` tested inline in the compiled code, the short cut ``getattr`` below takes first.
+    code_generator_class = InlineDictGetattr
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         # A plain dict instead of Jinja's ChainMap(d, environment.globals): every render and include iterates
@@ -90,7 +91,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         # ``inv.number`` on the context's plain dicts: the sandbox first tries getattr(), which raises
         # AttributeError (costly), then falls back to the key. Same answer without the exception when the
         # name is no attribute of dict (``items``, ``get``... still go the sandbox's way).
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES and attribute in obj:
+        if type(obj) is dict and attribute not in DICT_ATTRIBUTES and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
 
@@ -217,6 +218,8 @@ class TemplateRenderer:
         self._envs: dict[str, ImmutableSandboxedEnvironment] = {}
         # (language, name) -> the template's parts flattened (render_flat), or when to try flattening again.
         self._flats: dict[tuple[str, str], FlatMail | float] = {}
+        # FlatMail -> what ``variables`` answers for it (asked once per message).
+        self._shown: dict[FlatMail, frozenset[str]] = {}
 
     def languages(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -251,6 +254,30 @@ class TemplateRenderer:
         """Forget compiled templates (call after an override was saved)."""
         self._envs.clear()
         self._flats.clear()
+        self._shown.clear()
+
+    def warm_up(self, names: Sequence[str]) -> None:
+        """Compile templates ``names`` for every language now, so that the first message of each does not wait.
+
+        Compiling a template (its parts, layout and pieces) takes tens of milliseconds per language, paid by
+        whichever message renders it first: call this when a long-running processor starts. A template that
+        is missing in a language or does not compile is logged and left for rendering to report as it would.
+        """
+        for language in self.languages():
+            try:
+                warm_up_filters(language)
+            except Exception:  # an unknown locale: the first message of that language reports it
+                log.warning("could not load the formats of language %s in advance", language, exc_info=True)
+            for name in names:
+                try:
+                    if self._flat(name, language) is None:  # rendered part by part: compile those
+                        env = self.environment(language)
+                        for part in PARTS:
+                            env.get_template(f"{name}.{part}.j2")
+                except TemplateNotFound as exc:
+                    log.info("template %s/%s not compiled in advance: %s is missing", language, name, exc.name)
+                except Exception:  # warming up must never stop the caller; rendering reports the problem
+                    log.warning("could not compile template %s/%s in advance", language, name, exc_info=True)
 
     def render_part(self, name: str, part: str, language: str, context: dict[str, object]) -> str:
         file_name = f"{name}.{part}.j2"
@@ -293,7 +320,12 @@ class TemplateRenderer:
         flat = self._flat(name, language)
         if flat is None or flat.variables is None:
             return None
-        return flat.variables | _FILTER_VARIABLES
+        shown = self._shown.get(flat)
+        if shown is None:
+            if len(self._shown) >= 256:  # entries of templates compiled again after an edit
+                self._shown.clear()
+            shown = self._shown[flat] = flat.variables | _FILTER_VARIABLES
+        return shown
 
     def _flat(self, name: str, language: str) -> FlatMail | None:
         """The template's parts compiled as single units (render_flat), or None to render them one by one."""

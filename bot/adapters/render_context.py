@@ -7,12 +7,14 @@ outbox, the inbox acknowledgements, ``relance templates preview``) pass plain va
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Protocol
 
-from bot.domain.penalties import LegalRates, OverdueAmount, compute_penalties
+from bot.domain.penalties import LegalRates, OverdueAmount, Penalties, compute_penalties
 
 #: Every top-level variable a template may use, with what it holds. ``relance templates lint`` rejects any
 #: other name, and the web UI shows this table next to the editor.
@@ -59,6 +61,23 @@ class InvoiceFacts:
     currency: str
 
 
+class InvoiceLike(Protocol):
+    """What ``build_context`` reads of an invoice: an ``InvoiceFacts``, or any row with these attributes."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def issue_date(self) -> date: ...
+    @property
+    def due_date(self) -> date: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def amount_paid(self) -> Decimal: ...
+    @property
+    def currency(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class CompanyInfo:
     """The creditor, as it signs its messages."""
@@ -85,7 +104,7 @@ def build_context(
     *,
     client_id: str,
     client_name: str,
-    invoices: Sequence[InvoiceFacts],
+    invoices: Sequence[InvoiceLike],
     company: CompanyInfo,
     language: str,
     step: str,
@@ -102,6 +121,7 @@ def build_context(
 ) -> dict[str, object]:
     """Build the template context (plain dicts only) from plain values.
 
+    ``invoices`` are ``InvoiceFacts`` or any rows with the same attributes (only read, never kept).
     ``legal_rates`` is the ``legal_rates`` mapping of ``profiles.yaml`` (or a ``LegalRates``); penalties
     are computed only when it is given and ``jurisdiction`` is not ``none``. Raises ``ValueError`` when the
     invoices do not share one currency (group them by currency first) and ``ConfigError`` when a needed
@@ -115,7 +135,8 @@ def build_context(
     if len(currencies) > 1:
         raise ValueError(f"invoices of one message must share a currency, got {sorted(currencies)}")
     currency = currencies.pop() if currencies else "EUR"
-    ordered = sorted(invoices, key=lambda inv: (inv.due_date, inv.number))
+    ordered = sorted(invoices, key=_by_due_date) if len(invoices) > 1 else list(invoices)
+    # Keyed by number as it always was: two invoices with one number both show the days of the later one.
     late = {inv.number: max(0, (today - inv.due_date).days) for inv in ordered}
     due = [inv.amount - inv.amount_paid for inv in ordered]
     rows: list[dict[str, object]] = [
@@ -135,30 +156,11 @@ def build_context(
     penalties: dict[str, object] | None = None
     if show_penalties and legal_rates is not None:
         rates = legal_rates if isinstance(legal_rates, LegalRates) else LegalRates.from_mapping(legal_rates)
-        overdue = (
-            [OverdueAmount(i.number, d, late[i.number]) for i, d in zip(ordered, due, strict=True)]
-            if with_penalties
-            else []
-        )
-        computed = compute_penalties(overdue, jurisdiction, rates, currency)
-        if not with_penalties:
-            computed = None
-        if computed is not None:
-            penalties = {
-                "jurisdiction": computed.jurisdiction.value,
-                "reference_rate": computed.reference_rate,
-                "margin_points": computed.margin_points,
-                "interest_rate": computed.interest_rate,
-                "interest_amount": computed.interest_amount,
-                "currency": computed.interest_currency,
-                "indemnity_per_invoice": computed.indemnity_per_invoice,
-                "total_indemnity": computed.total_indemnity,
-                "indemnity_currency": computed.indemnity_currency,
-                "lines": [
-                    {"number": line.number, "interest": line.interest, "indemnity": line.indemnity}
-                    for line in computed.lines
-                ],
-            }
+        if with_penalties:
+            overdue = [OverdueAmount(i.number, d, late[i.number]) for i, d in zip(ordered, due, strict=True)]
+            penalties = _penalties(compute_penalties(overdue, jurisdiction, rates, currency))
+        else:
+            _check_rates(jurisdiction, rates, currency)
     return {
         "client": {"name": client_name, "client_id": client_id},
         "invoices": rows,
@@ -166,15 +168,7 @@ def build_context(
         "total_due": sum(due, Decimal(0)),
         "currency": currency,
         "max_days_late": max(late.values(), default=0),
-        "company": {
-            "name": company.name,
-            "signature_name": company.signature_name,
-            "signature_title": company.signature_title,
-            "email": company.email,
-            "phone": company.phone,
-            "iban": company.iban,
-            "bic": company.bic,
-        },
+        "company": _company(company),
         "step": step,
         "language": language,
         "today": today,
@@ -193,26 +187,70 @@ def build_context(
     }
 
 
-def sample_context(
-    name: str, language: str, *, jurisdiction: str = "fr", invoice_count: int = 2
-) -> dict[str, object]:
+def _by_due_date(inv: InvoiceLike) -> tuple[date, str]:
+    return (inv.due_date, inv.number)
+
+
+def _penalties(computed: Penalties | None) -> dict[str, object] | None:
+    if computed is None:
+        return None
+    return {
+        "jurisdiction": computed.jurisdiction.value,
+        "reference_rate": computed.reference_rate,
+        "margin_points": computed.margin_points,
+        "interest_rate": computed.interest_rate,
+        "interest_amount": computed.interest_amount,
+        "currency": computed.interest_currency,
+        "indemnity_per_invoice": computed.indemnity_per_invoice,
+        "total_indemnity": computed.total_indemnity,
+        "indemnity_currency": computed.indemnity_currency,
+        "lines": [
+            {"number": line.number, "interest": line.interest, "indemnity": line.indemnity} for line in computed.lines
+        ],
+    }
+
+
+#: (jurisdiction, currency, id of a LegalRates) whose check passed -> that LegalRates (kept so the id stays
+#: its own). A LegalRates is frozen, so the same object and jurisdiction always pass again; every message of
+#: a run checks the same profile's rates.
+_CHECKED: dict[tuple[str, str, int], LegalRates] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def _check_rates(jurisdiction: str, rates: LegalRates, currency: str) -> None:
+    """What computing penalties checks (a known jurisdiction, its rate present), with the same errors."""
+    key = (jurisdiction, currency, id(rates))
+    if _CHECKED.get(key) is rates:
+        return
+    compute_penalties([], jurisdiction, rates, currency)
+    with _CHECKED_LOCK:
+        if len(_CHECKED) >= 256:
+            _CHECKED.clear()
+        _CHECKED[key] = rates
+
+
+def _company(company: CompanyInfo) -> dict[str, object]:
+    return {
+        "name": company.name,
+        "signature_name": company.signature_name,
+        "signature_title": company.signature_title,
+        "email": company.email,
+        "phone": company.phone,
+        "iban": company.iban,
+        "bic": company.bic,
+    }
+
+
+def sample_context(name: str, language: str, *, jurisdiction: str = "fr", invoice_count: int = 2) -> dict[str, object]:
     """A fixed, realistic context for lint, golden files and the editor's preview without a database."""
     invoices = [
-        InvoiceFacts(
-            "F-2026-0412", date(2026, 9, 15), date(2026, 10, 15), Decimal("1234.56"), Decimal(0), "EUR"
-        ),
-        InvoiceFacts(
-            "F-2026-0457", date(2026, 10, 2), date(2026, 11, 1), Decimal("2400.00"), Decimal("400.00"), "EUR"
-        ),
-        InvoiceFacts(
-            "F-2026-0503", date(2026, 10, 20), date(2026, 11, 19), Decimal("86.40"), Decimal(0), "EUR"
-        ),
+        InvoiceFacts("F-2026-0412", date(2026, 9, 15), date(2026, 10, 15), Decimal("1234.56"), Decimal(0), "EUR"),
+        InvoiceFacts("F-2026-0457", date(2026, 10, 2), date(2026, 11, 1), Decimal("2400.00"), Decimal("400.00"), "EUR"),
+        InvoiceFacts("F-2026-0503", date(2026, 10, 20), date(2026, 11, 19), Decimal("86.40"), Decimal(0), "EUR"),
     ][:invoice_count]
     if jurisdiction == "uk":
         invoices = [
-            InvoiceFacts(
-                i.number.replace("F-", "INV-"), i.issue_date, i.due_date, i.amount, i.amount_paid, "GBP"
-            )
+            InvoiceFacts(i.number.replace("F-", "INV-"), i.issue_date, i.due_date, i.amount, i.amount_paid, "GBP")
             for i in invoices
         ]
     return build_context(

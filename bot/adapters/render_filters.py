@@ -110,27 +110,74 @@ def format_long_date(value: date, locale: str) -> str:
     return text
 
 
+def _context_text(ctx: Context, key: str) -> str:
+    """``str(ctx.resolve(key))`` without its two calls: the template's own variables first, then the
+    caller's; an undefined name goes the ordinary way (StrictUndefined raises there)."""
+    local = ctx.vars
+    value = local[key] if key in local else ctx.parent.get(key, _MISSING)
+    if value is _MISSING:
+        value = ctx.resolve(key)
+    return value if type(value) is str else str(value)
+
+
+_MISSING = object()
+
+# A message formats the same few dates and amounts several times (subject, text, HTML): the texts are kept
+# per (value, language[, currency]) in plain dicts, emptied when full, in front of the memos above. The
+# filters read ``language`` as ``_context_text`` does, written out: they are called a dozen times a message.
+_DATE_TEXTS: dict[tuple[date, str], str] = {}
+_MONEY_TEXTS: dict[tuple[object, ...], str] = {}
+_TEXTS_SIZE = 4096
+
+
 @pass_context
 def money(
     ctx: Context, amount: Decimal | int | float | None, currency: str | None = None, lang: str | None = None
 ) -> str:
     if amount is None:
         raise ValueError("money: amount is null")
-    code = currency or str(ctx.resolve("currency"))
-    return format_money(amount, code, babel_locale(lang or str(ctx.resolve("language"))))
+    code = currency or _context_text(ctx, "currency")
+    if lang:
+        language = lang
+    else:
+        local = ctx.vars
+        found = local["language"] if "language" in local else ctx.parent.get("language", _MISSING)
+        language = found if type(found) is str else _context_text(ctx, "language")
+    # The type is part of the key: 1, 1.0 and Decimal(1) are equal keys but Babel may write them apart.
+    key = (amount, code, language, type(amount))
+    text = _MONEY_TEXTS.get(key)
+    if text is None:
+        text = format_money(amount, code, babel_locale(language))
+        if len(_MONEY_TEXTS) >= _TEXTS_SIZE:
+            _MONEY_TEXTS.clear()
+        _MONEY_TEXTS[key] = text
+    return text
 
 
 @pass_context
 def date_filter(ctx: Context, value: date | datetime | None, lang: str | None = None) -> str:
     if value is None:
         raise ValueError("date: value is null")
-    return format_long_date(value, babel_locale(lang or str(ctx.resolve("language"))))
+    if lang:
+        language = lang
+    else:
+        local = ctx.vars
+        found = local["language"] if "language" in local else ctx.parent.get("language", _MISSING)
+        language = found if type(found) is str else _context_text(ctx, "language")
+    key = (value, language)
+    text = _DATE_TEXTS.get(key)
+    if text is None:
+        text = format_long_date(value, babel_locale(language))
+        if len(_DATE_TEXTS) >= _TEXTS_SIZE:
+            _DATE_TEXTS.clear()
+        _DATE_TEXTS[key] = text
+    return text
 
 
 @pass_context
 def percent(ctx: Context, points: Decimal | int | float, lang: str | None = None) -> str:
     """A rate in points (12.15) as a percentage in the language ("12,15 %" / "12.15%")."""
-    return format_percent_text(str(points), babel_locale(lang or str(ctx.resolve("language"))))
+    return format_percent_text(str(points), babel_locale(lang or _context_text(ctx, "language")))
 
 
 # Keyed by the text of the rate, not the number: Decimal("2") and Decimal("2.0") are equal but print apart.
@@ -138,3 +185,12 @@ def percent(ctx: Context, points: Decimal | int | float, lang: str | None = None
 def format_percent_text(points: str, locale: str) -> str:
     fraction = Decimal(points) / 100
     return str(format_percent(fraction, locale=locale, decimal_quantization=False))
+
+
+def warm_up(language: str) -> None:
+    """Load Babel's data for ``language`` now (tens of milliseconds, otherwise paid by the first message)."""
+    locale = babel_locale(language)
+    _locale(locale)
+    format_long_date(date(2000, 1, 2), locale)
+    format_percent_text("10", locale)
+    format_money(Decimal("1234.50"), "EUR", locale)

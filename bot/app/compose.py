@@ -82,6 +82,14 @@ class Composer:
     def domain(self) -> str:
         return self.settings.from_address.rpartition("@")[2] or "relance.invalid"
 
+    @cached_property
+    def _domain(self) -> str:
+        return self.domain
+
+    @cached_property
+    def _deadline(self) -> timedelta:
+        return timedelta(hours=self.settings.send_deadline_hours)
+
     def context(
         self,
         client: ClientFields,
@@ -92,23 +100,12 @@ class Composer:
         jurisdiction: str = "fr",
         **extra: Any,
     ) -> dict[str, object]:
-        from bot.adapters.render_context import InvoiceFacts, build_context
+        from bot.adapters.render_context import build_context
 
-        facts = [
-            InvoiceFacts(
-                number=i.number,
-                issue_date=i.issue_date,
-                due_date=i.due_date,
-                amount=i.amount,
-                amount_paid=i.amount_paid,
-                currency=i.currency,
-            )
-            for i in invoices
-        ]
         return build_context(
             client_id=client.client_id,
             client_name=client.name,
-            invoices=facts,
+            invoices=invoices,  # read like InvoiceFacts, attribute by attribute
             company=self._company,
             language=client.language,
             step=step,
@@ -186,22 +183,22 @@ class Composer:
         For callers recording many messages in one transaction; checking that ``key`` is new (the stored rows
         and ``outbox.claim_key``) is theirs.
         """
-        subject, mail = self.render_mail(
-            key=key,
-            kind=kind,
-            template=template,
-            client=client,
-            invoices=invoices,
-            recipients=recipients,
-            now=now,
-            today=today,
-            step=step,
-            jurisdiction=jurisdiction,
-            in_reply_to=in_reply_to,
-            references=references,
-            attachments=attachments,
-            not_before=not_before,
-            **extra,
+        subject, mail = self._compose(
+            key,
+            kind,
+            template,
+            client,
+            invoices,
+            recipients,
+            now,
+            today,
+            step,
+            jurisdiction,
+            in_reply_to,
+            references,
+            attachments,
+            not_before,
+            extra,
         )
         return outbox_values(
             key=key,
@@ -214,7 +211,7 @@ class Composer:
             language=client.language,
             subject=subject,
             now=now,
-            deadline=timedelta(hours=self.settings.send_deadline_hours),
+            deadline=self._deadline,
             not_before=not_before,
         )
 
@@ -238,19 +235,64 @@ class Composer:
         **extra: Any,
     ) -> tuple[str, OutgoingMail]:
         """Render ``template`` for the client and build the message: (subject, message ready to send)."""
-        # Late-payment penalties are computed only for the templates that show them (the formal notices).
-        shown = self.renderer.variables(template, client.language)
-        context = self.context(
+        return self._compose(
+            key,
+            kind,
+            template,
             client,
             invoices,
+            recipients,
+            now,
+            today,
+            step,
+            jurisdiction,
+            in_reply_to,
+            references,
+            attachments,
+            not_before,
+            extra,
+        )
+
+    def _compose(
+        self,
+        key: str,
+        kind: str,
+        template: str,
+        client: ClientFields,
+        invoices: Sequence[InvoiceFields],
+        recipients: Sequence[str],
+        now: datetime,
+        today: date,
+        step: str | None,
+        jurisdiction: str,
+        in_reply_to: str | None,
+        references: Sequence[str],
+        attachments: Sequence[tuple[str, str, bytes]],
+        not_before: datetime | None,
+        extra: dict[str, Any],
+    ) -> tuple[str, OutgoingMail]:
+        # Positional, and build_context called directly: an acknowledgement is composed while the inbox
+        # batch waits, and each keyword hop (outbox_row, render_mail, context) cost a few microseconds.
+        from bot.adapters.render_context import build_context
+
+        language = client.language
+        # Late-payment penalties are computed only for the templates that show them (the formal notices).
+        shown = self.renderer.variables(template, language)
+        context = build_context(
+            client_id=client.client_id,
+            client_name=client.name,
+            invoices=invoices,  # read like InvoiceFacts, attribute by attribute
+            company=self._company,
+            language=language,
             step=step or template,
             today=today,
             jurisdiction=jurisdiction,
+            legal_rates=self.legal_rates if jurisdiction != "none" else None,
             attachment_names=[a[0] for a in attachments],
             with_penalties=shown is None or "penalties" in shown,
             **extra,
         )
-        rendered = self.renderer.render(template, client.language, context)
+        rendered = self.renderer.render(template, language, context)
         mail = build_mail(
             sender=self.settings.from_address,
             sender_name=self.settings.from_name,
@@ -259,7 +301,7 @@ class Composer:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-            message_id=make_message_id(key, self.domain),
+            message_id=make_message_id(key, self._domain),
             date=not_before or now,
             in_reply_to=in_reply_to,
             references=list(references),

@@ -161,3 +161,27 @@ def test_address_checks_are_remembered_but_refusals_still_explain_themselves() -
         with pytest.raises(MailHeaderError, match="not a valid email address") as info:
             validate_address("ap@@client.example", "From")
         assert info.value.header == "From"
+
+
+def test_bodies_encoded_line_by_line_are_the_whole_body_encoded() -> None:
+    """Each body line is quoted-printable encoded once and remembered: the bytes must be those of encoding
+    the whole body at once (long lines, trailing blanks, lone dots, '=', controls, CR, non-ASCII)."""
+    import binascii
+    import random
+
+    from bot.adapters import mail_build
+
+    def whole(text: str) -> bytes:
+        data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+        data += b"" if data.endswith(b"\n") else b"\n"
+        return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
+
+    pieces = ["a", "b ", " ", "\t", ".", "=", "\n", "\r\n", "\r", "\x00", "\x7f", "é", "€", "😀", "x" * 70, "é" * 30]
+    rnd = random.Random(7)
+    texts = ["", "\n", ".", ".\n", " \n", "x" * 200, "a\r", TEXT, HTML]
+    texts += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 25))) for _ in range(3000)]
+    for i, text in enumerate(texts):
+        if i % 500 == 0:
+            mail_build._QP_LINES.clear()
+        head = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        assert mail_build._text_part("plain", text) == head + whole(text), repr(text)

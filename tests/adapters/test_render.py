@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.render import TemplateRenderer, TemplateRenderError
-from bot.adapters.render_context import CompanyInfo, InvoiceFacts, PaymentFacts, build_context
+from bot.adapters.render_context import CompanyInfo, InvoiceFacts, PaymentFacts, build_context, sample_context
 from bot.domain.errors import TemplateError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,3 +317,33 @@ def test_dict_keys_named_like_dict_methods_still_resolve_as_jinja_does() -> None
     renderer = TemplateRenderer(TEMPLATES, overrides=only("x.txt.j2", "{{ d.number }} {{ d.items is callable }}\n"))
     out = renderer.render_part("x", "txt", "en", {"d": {"number": "N-1", "items": "not the method"}})
     assert out == "N-1 True\n"
+
+
+def test_warm_up_compiles_every_language_and_only_logs_failures(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+
+    for language in ("fr", "en"):
+        shutil.copytree(TEMPLATES / language, tmp_path / language)
+    (tmp_path / "en" / "broken.subject.j2").write_text("{{ oops", encoding="utf-8")
+    (tmp_path / "en" / "broken.txt.j2").write_text("x\n", encoding="utf-8")
+    (tmp_path / "en" / "broken.html.j2").write_text("x\n", encoding="utf-8")
+    renderer = TemplateRenderer(tmp_path)
+    with caplog.at_level(logging.INFO, logger="bot.adapters.render"):
+        renderer.warm_up(["promise_ack", "reminder_1", "broken", "absent"])
+    for language in ("fr", "en"):
+        for name in ("promise_ack", "reminder_1"):
+            assert type(renderer._flats[(language, name)]).__name__ == "FlatMail"
+    logged = {(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records}
+    assert ("WARNING", "could not compile template en/broken in advance") in logged
+    assert ("INFO", "template fr/broken not compiled in advance") in logged
+    assert ("INFO", "template en/absent not compiled in advance") in logged
+    # Warming up changes nothing of what rendering answers, errors included.
+    context = sample_context("promise_ack", "fr")
+    assert renderer.render("promise_ack", "fr", context) == TemplateRenderer(TEMPLATES).render(
+        "promise_ack", "fr", context
+    )
+    with pytest.raises(TemplateRenderError, match="en/broken.subject.j2"):
+        renderer.render("broken", "en", context)

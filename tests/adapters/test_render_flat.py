@@ -264,3 +264,61 @@ def test_build_context_without_penalties_still_checks_the_rates() -> None:
                 legal_rates={"ecb_refinancing_rate": "2"},
                 with_penalties=with_penalties,  # type: ignore[arg-type]
             )
+
+
+def test_parts_that_assign_or_change_escaping_render_as_jinja_does(tmp_path: Path) -> None:
+    """Contexts are made faster for parts that neither assign variables nor change autoescaping; the others
+    (a {% set %} a block or a filter then reads, an {% autoescape %} block) still render exactly as before."""
+    layout = "<html>{% set language = 'fr' %}{% block body %}{% endblock %}|{{ today|date }}</html>\n"
+    files = {
+        "_layout.html.j2": layout,
+        "t.subject.j2": "{{ today|date }} {{ total|money }}",
+        "t.txt.j2": "{% set language = 'fr' %}{{ today|date }} {{ total|money('EUR') }} {{ c.name }}\n",
+        "t.html.j2": "{% extends '_layout.html.j2' %}{% block body %}{{ c.name }} {{ language }}"
+        "{% autoescape false %}{{ c.name }}{% endautoescape %}{% endblock %}",
+    }
+    renderer = _tree(tmp_path, files)
+    context: dict[str, object] = {
+        "today": date(2026, 12, 1),
+        "total": Decimal("1234.5"),
+        "currency": "EUR",
+        "language": "en",
+        "c": {"name": "<A & B>"},
+    }
+    expected = part_by_part(renderer, "t", "en", context)
+    assert expected[1].startswith("1er décembre 2026 1\u202f234,50\xa0€")  # the part's own language wins
+    compiled = renderer._flat("t", "en")
+    assert compiled is not None
+    for _ in range(2):  # contexts are not shared between renders
+        assert compiled.render(context) == expected
+    subject, text, html = compiled._shapes
+    assert subject is not None and subject[2]  # reads only: looked up in the parent alone
+    assert text is not None and not text[2]  # assigns: Jinja's own look-up
+    assert html is None  # changes autoescaping: a context of its own, made by Jinja
+
+
+def test_attributes_of_dicts_read_inline_answer_as_the_sandbox_does(tmp_path: Path) -> None:
+    """``x.name`` on a dict is tested in the compiled code; anything else (dict methods, objects, undefined)
+    still goes through the sandbox, as a plain sandboxed environment renders it."""
+    from types import SimpleNamespace
+
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    body = (
+        "{{ d.number }} {{ d.get('number') }} {{ d.items is defined }} {{ o.number }} {{ d.keys is callable }}"
+        "{% for i in rows %}[{{ i.a }} {{ i.values is callable }}]{% endfor %}\n"
+    )
+    renderer = _tree(tmp_path, _one(body))
+    plain = ImmutableSandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    context: dict[str, object] = {
+        "step": "s",
+        "d": {"number": "F-1", "items": "not a method"},
+        "o": SimpleNamespace(number="N-2"),
+        "rows": [{"a": 1, "values": 2}, {"a": "<b>"}],
+    }
+    expected = plain.from_string(body).render(context)
+    assert renderer.render("t", "en", context).text == expected
+    assert renderer.render_part("t", "txt", "en", context) == expected
+    with pytest.raises(TemplateRenderError, match="UndefinedError"):
+        renderer.render("t", "en", {**context, "d": {"other": 1}})

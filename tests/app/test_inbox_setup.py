@@ -89,3 +89,20 @@ def test_the_acknowledgement_templates_exist_in_every_language(language: str) ->
     for name in ACK_TEMPLATES:
         for part in ("subject", "txt", "html"):
             assert (ROOT / "templates" / language / f"{name}.{part}.j2").is_file()
+
+
+def test_creation_compiles_the_acknowledgement_templates_of_every_language(
+    two_client_ledger: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from bot.adapters.render import TemplateRenderer
+    from bot.adapters.render_unit import FlatMail
+
+    settings = settings_in(tmp_path)
+    renderer = make_renderer(settings)
+    assert isinstance(renderer, TemplateRenderer)
+    processor = InboxProcessor(two_client_ledger, settings, CLOCK, renderer, workers=0)
+    try:
+        compiled = {key for key, entry in renderer._flats.items() if isinstance(entry, FlatMail)}
+        assert compiled == {(language, name) for language in ("en", "fr") for name in ACK_TEMPLATES}
+    finally:
+        processor.close()
