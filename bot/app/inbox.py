@@ -269,6 +269,8 @@ class InboxProcessor:
         classification = classification or classify_parsed(parsed)
         match = match_reply(session, parsed, classification, lookups, refs)
         promised, amount = resolve_details(session, classification, match)
+        if promised is classification.promised_date and amount is classification.amount:
+            return classification, match  # nothing completed from the ledger (the usual case)
         return replace(classification, promised_date=promised, amount=amount), match
 
     def handle(

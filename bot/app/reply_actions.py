@@ -236,7 +236,11 @@ def apply_decision(
     ctx = ActionContext(
         session=session,
         settings=settings,
-        composer=Composer(settings, renderer, profile.legal_rates),
+        composer=(
+            lookups.composer(renderer, profile.legal_rates)
+            if lookups is not None
+            else Composer(settings, renderer, profile.legal_rates)
+        ),
         now=now,
         today=profile.local_date(now),
         client=client,

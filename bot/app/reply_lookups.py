@@ -31,12 +31,15 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
+from bot.app.compose import Composer
 from bot.app.profiles import ProfileView, current_profiles
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
 from bot.domain.decision import PUBLIC_DOMAINS, SenderTrust
 from bot.domain.invoice import OUTSTANDING
 from bot.domain.matching import InvoiceMatcher
+from bot.domain.penalties import LegalRates
+from bot.ports import Renderer
 
 T = TypeVar("T")
 
@@ -131,6 +134,9 @@ class ReplyLookups:
         # Normalised invoice number → (number, client) rows, and one tolerant matcher per client.
         self._by_norm: dict[str, list[tuple[str, str]]] = {}
         self._matchers: dict[str, InvoiceMatcher] = {}
+        # One composer per renderer and legal rates: it keeps what it derives from the settings (company,
+        # domain, deadline), which a composer per reply derived again each time.
+        self._composers: dict[tuple[int, int], Composer] = {}
 
     # ------------------------------------------------------------- preloading for a whole batch
 
@@ -263,6 +269,14 @@ class ReplyLookups:
         if client_id not in self._invoices:
             self.preload_invoices([client_id])
         return self._invoices[client_id]
+
+    def composer(self, renderer: Renderer, legal_rates: LegalRates) -> Composer:
+        """The batch's composer for this renderer and these legal rates (the profiles' in force)."""
+        key = (id(renderer), id(legal_rates))
+        hit = self._composers.get(key)
+        if hit is None or hit.renderer is not renderer or hit.legal_rates is not legal_rates:
+            hit = self._composers[key] = Composer(self.settings, renderer, legal_rates)
+        return hit
 
     def profile(self, name: str | None) -> ProfileView:
         hit = self._profiles.get(name)

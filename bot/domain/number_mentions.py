@@ -72,6 +72,11 @@ class MentionText:
             return _compiled(number).search(self.text) is not None
         first_digits, first = plan[0]
         text, upper = self.text, self.upper
+        # Each run must be in the text somewhere for the number to be written there: a client's other numbers
+        # (same prefix, other digits) are ruled out without walking every place the prefix is written.
+        for _, wanted in plan[1:]:
+            if wanted not in upper:
+                return False
         index = upper.find(first)
         while index >= 0:
             start = index
