@@ -57,9 +57,12 @@ _PENDING_INDEX = "relance.pending_by_type"
 KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
 _CONTACTS_BY_EMAIL = select(Contact.client_id, Contact.email).where(Contact.email.in_(KEYS))
 _CLIENTS = select(Client.client_id, Client.name, Client.language, Client.profile).where(Client.client_id.in_(KEYS))
+# The state is tested on the clients' invoices only (``state || ''`` cannot use an index): SQLite, without
+# statistics, otherwise read them through the state's index, i.e. every outstanding invoice of the ledger,
+# for each batch (5 ms a batch on 10,000 invoices, growing with the ledger; 1.8 ms through the client's index).
 _OUTSTANDING_OF = (
     select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-    .where(Invoice.client_id.in_(KEYS), Invoice.state.in_(OUTSTANDING_STATES))
+    .where(Invoice.client_id.in_(KEYS), Invoice.state.concat("").in_(OUTSTANDING_STATES))
     .order_by(Invoice.number)
 )
 _INVOICES = select(Invoice).where(Invoice.number.in_(KEYS))
