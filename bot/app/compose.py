@@ -26,6 +26,7 @@ from bot.ports import OutgoingMail, Renderer
 
 if TYPE_CHECKING:
     from bot.adapters.render_context import CompanyInfo
+    from bot.app.batch_rows import InvoiceRow
 
 
 class ClientFields(Protocol):
@@ -311,7 +312,7 @@ class Composer:
         return rendered.subject, mail
 
 
-def invoice_document(invoice: Invoice) -> tuple[str, str, bytes] | None:
+def invoice_document(invoice: Invoice | InvoiceRow) -> tuple[str, str, bytes] | None:
     """The invoice's PDF, when the ledger names one that exists."""
     if not invoice.document_path:
         return None

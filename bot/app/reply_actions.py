@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import AuditEntry, Client, InboundMessage, Invoice, Promise
+from bot.app.batch_rows import InvoiceRow
 from bot.app.compose import Composer, invoice_document
 from bot.app.inbound import NewInbound
 from bot.app.profiles import profile_for
@@ -194,7 +195,7 @@ def _client(session: Session, lookups: ReplyLookups | None, client_id: str) -> C
     return (lookups.loaded_client(client_id) if lookups is not None else None) or session.get(Client, client_id)
 
 
-def _invoice(session: Session, lookups: ReplyLookups | None, number: str) -> Invoice | None:
+def _invoice(session: Session, lookups: ReplyLookups | None, number: str) -> Invoice | InvoiceRow | None:
     return (lookups.loaded_invoice(number) if lookups is not None else None) or session.get(Invoice, number)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, OutboxMessage, ReviewItem
 from bot.app.audit import audit
+from bot.app.batch_rows import InvoiceRow
 from bot.app.compose import Composer, short_hash
 from bot.app.outbox import claim_key
 from bot.app.profiles import ProfileView
@@ -37,7 +38,7 @@ class ActionContext:
     now: datetime
     today: date
     client: Client | ClientRow | None
-    invoices: list[Invoice]
+    invoices: list[Invoice | InvoiceRow]
     profile: ProfileView
     promised_date: date | None
     paid_date: date | None
@@ -69,7 +70,7 @@ class ActionContext:
         else:
             audit(self.session, **values)
 
-    def transition(self, invoice: Invoice, event: InvoiceEvent, **changes: Any) -> bool:
+    def transition(self, invoice: Invoice | InvoiceRow, event: InvoiceEvent, **changes: Any) -> bool:
         """Move one invoice; an event its state cannot take is skipped and said, never forced."""
         state = InvoiceState(invoice.state)
         if not can_take(state, event):

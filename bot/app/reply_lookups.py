@@ -13,8 +13,8 @@ reach the database in a few multi-row INSERTs at commit instead of a flush per q
   consult it. :func:`pending` does the same for the session's unflushed ORM objects (single-message path).
 
 Matching a reply never depends on an earlier reply's effects (it reads addresses, invoice numbers, amounts and
-due dates, which replies do not change), so a batch matches all its replies first and then loads as ORM
-entities only the invoices matched (:meth:`ReplyLookups.load_invoices`).
+due dates, which replies do not change), so a batch matches all its replies first and then loads only the
+invoices matched (:meth:`ReplyLookups.load_invoices`), as plain rows its actions change (``batch_rows``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
+from bot.app.batch_rows import INVOICE_ROWS, InvoiceRow
 from bot.app.compose import Composer
 from bot.app.profiles import ProfileView, current_profiles
 from bot.app.reply_writes import BatchWrites
@@ -65,7 +66,6 @@ _OUTSTANDING_OF = (
     .where(Invoice.client_id.in_(KEYS), Invoice.state.concat("").in_(OUTSTANDING_STATES))
     .order_by(Invoice.number)
 )
-_INVOICES = select(Invoice).where(Invoice.number.in_(KEYS))
 _PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(KEYS), Promise.status == "pending")
 _ACKS_SINCE = select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
     OutboxMessage.kind == "ack",
@@ -126,9 +126,8 @@ class ReplyLookups:
         self._senders: dict[str, tuple[list[str], SenderTrust]] = {}
         self._emails: dict[str, set[str]] = {}
         self._invoices: dict[str, list[OutstandingRow]] = {}
-        # Holding the matched invoices' ORM objects keeps them in the identity map: ``session.get(Invoice, n)``
-        # is then free.
-        self._entities: dict[str, Invoice] = {}
+        # The matched invoices, as plain rows the actions change through ``writes`` (``batch_rows``).
+        self._entities: dict[str, InvoiceRow] = {}
         self._clients: dict[str, ClientRow] = {}
         self._promises: dict[str, list[Promise]] = {}
         # Acknowledgements recorded for the batch's clients since ``_acks_since``: (client, recipients, created).
@@ -170,12 +169,13 @@ class ReplyLookups:
             self._invoices[client_id].append((number, amount, paid, due))
 
     def load_invoices(self, numbers: Iterable[str]) -> None:
-        """ORM entities of the invoices a batch's replies matched, and their pending promises (two queries each
-        500 invoices); the reply actions then find them in the identity map."""
+        """The invoices a batch's replies matched (plain rows, ``batch_rows``) and their pending promises (ORM
+        entities), two queries each 500 invoices; the reply actions then find them here."""
         wanted = sorted(set(numbers) - set(self._entities))
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
-            for invoice in self.session.scalars(_INVOICES, {"keys": part}):
+            for row in self.session.connection().execute(INVOICE_ROWS, {"keys": part}):
+                invoice = InvoiceRow(row)
                 self._entities[invoice.number] = invoice
             for number in part:
                 self._promises[number] = []
@@ -253,8 +253,8 @@ class ReplyLookups:
         """The client's row if a preload read it (no query)."""
         return self._clients.get(client_id)
 
-    def loaded_invoice(self, number: str) -> Invoice | None:
-        """The invoice's entity if :meth:`load_invoices` brought it into the session."""
+    def loaded_invoice(self, number: str) -> InvoiceRow | None:
+        """The invoice's row if :meth:`load_invoices` read it."""
         return self._entities.get(number)
 
     def stored_promises(self, invoice_number: str) -> list[Promise] | None:

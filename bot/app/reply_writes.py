@@ -38,6 +38,7 @@ from bot.adapters.db.models import (
     Task,
 )
 from bot.app.audit import audit_values
+from bot.app.batch_rows import INVOICES_TABLE, InvoiceRow
 from bot.app.bulk_insert import insert_many, update_many
 from bot.app.inbound import NewInbound
 
@@ -154,10 +155,15 @@ class BatchWrites:
             for name, value in values.items():
                 setattr(obj, name, value)
             return
-        state = instance_state(obj)
-        if state.identity is None:
-            raise ValueError(f"{obj!r} is not in the database yet: set its attributes instead")
-        key = (cast(Table, state.mapper.local_table).name, state.identity)
+        if isinstance(obj, InvoiceRow):
+            key: tuple[str, tuple[Any, ...]] = ("invoices", (obj.number,))
+            set_value: Any = setattr
+        else:
+            state = instance_state(obj)
+            if state.identity is None:
+                raise ValueError(f"{obj!r} is not in the database yet: set its attributes instead")
+            key = (cast(Table, state.mapper.local_table).name, state.identity)
+            set_value = set_committed_value
         entry = self._changes.get(key)
         if entry is None:
             entry = self._changes[key] = (obj, {})
@@ -165,7 +171,7 @@ class BatchWrites:
         for name, value in values.items():
             if name not in before:
                 before[name] = getattr(obj, name)
-            set_committed_value(obj, name, value)
+            set_value(obj, name, value)
 
     # ------------------------------------------------------------- reading back
 
@@ -217,17 +223,21 @@ class BatchWrites:
         """The changed rows by table and set of changed columns, in order: (table, columns, rows by column)."""
         groups: dict[tuple[str, tuple[str, ...]], tuple[Table, tuple[str, ...], list[dict[str, Any]]]] = {}
         for obj, before in self._changes.values():
-            mapper = instance_state(obj).mapper
             names = tuple(name for name, old in before.items() if getattr(obj, name) != old)
             if not names:
                 continue
-            table = cast(Table, mapper.local_table)
+            # The mapped models name attributes as their columns.
+            params = {name: getattr(obj, name) for name in names}
+            if isinstance(obj, InvoiceRow):
+                table = INVOICES_TABLE
+                params["number"] = obj.number
+            else:
+                mapper = instance_state(obj).mapper
+                table = cast(Table, mapper.local_table)
+                for column in mapper.primary_key:
+                    params[column.name] = getattr(obj, mapper.get_property_by_column(column).key)
             group = groups.get((table.name, names))
             if group is None:
                 group = groups[(table.name, names)] = (table, names, [])
-            # The mapped models name attributes as their columns.
-            params = {name: getattr(obj, name) for name in names}
-            for column in mapper.primary_key:
-                params[column.name] = getattr(obj, mapper.get_property_by_column(column).key)
             group[2].append(params)
         return list(groups.values())
