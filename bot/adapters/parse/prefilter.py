@@ -24,3 +24,19 @@ def may_contain(text: str, keywords: tuple[str, ...]) -> bool:
         if keyword in low:
             return True
     return not text.isascii() and any(char in text for char in _UNUSUAL_FOLDS)
+
+
+def may_contain_each(text: str, *groups: tuple[str, ...]) -> list[bool]:
+    """``may_contain(text, group)`` for each group, the text lower-cased once."""
+    if not text.isascii() and any(char in text for char in _UNUSUAL_FOLDS):
+        return [True] * len(groups)
+    low = text.lower()
+    found: list[bool] = []
+    for group in groups:
+        for keyword in group:
+            if keyword in low:
+                found.append(True)
+                break
+        else:
+            found.append(False)
+    return found

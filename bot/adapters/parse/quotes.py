@@ -18,7 +18,7 @@ from bot.adapters.parse.loose_markers import (
     spread_attribution_at,
     spread_attribution_end,
 )
-from bot.adapters.parse.prefilter import may_contain
+from bot.adapters.parse.prefilter import may_contain, may_contain_each
 from bot.adapters.parse.signature import is_footer, strip_signature
 
 #: Lines are classified on at most this many characters: patterns stay linear even on pathological input.
@@ -80,6 +80,8 @@ _FORWARD_LINES = re.compile(
     r"|inicio del mensaje reenviado|inizio messaggio inoltrato)\s*:?\s*$",
     re.IGNORECASE,
 )
+#: Each :data:`_FORWARD_LINES` phrase contains one of these (lower-case).
+_FORWARD_KEYWORDS = ("begin forwarded", "but du message", "anfang der", "inicio del", "inizio messaggio")
 #: Each :data:`_REPLY_ABOVE` phrase contains one of these: without any, the search is skipped.
 _REPLY_ABOVE_KEYWORDS = ("above", "au-dessus", "oberhalb", "encima", "sopra")
 _REPLY_ABOVE = re.compile(
@@ -92,6 +94,7 @@ _RULE = re.compile(r"^[-_=*~]{5,}$")
 _TRAILING_RULE = re.compile(r"^[-_=*~]{3,}$")
 #: Digest-style markers that head the quoted history without any rule ("*Previous Replies*" in Discourse).
 _HISTORY_MARKERS = frozenset({"previous replies", "réponses précédentes", "vorherige antworten"})
+_HISTORY_KEYWORDS = tuple(sorted(_HISTORY_MARKERS))
 #: "-------- Oprindelig besked --------": a short phrase framed by rules is a separator in any language.
 _FRAMED = re.compile(r"^[-_=]{3,}\s?[^\W\d_][^\d\n]{2,40}?\s?[-_=]{3,}$")
 _STRIP_DECOR = " \t-_=*>~"
@@ -106,13 +109,37 @@ def _unquote(line: str) -> str:
     return line.lstrip("> \t")
 
 
-def _is_separator(line: str) -> bool:
+#: Which separator forms a text can hold at all: (forward line, "reply above" line, history marker, rule-framed
+#: phrase); see :func:`_possible_separators`.
+_Possible = tuple[bool, bool, bool, bool]
+_ANY_SEPARATOR: _Possible = (True, True, True, True)
+
+
+def _possible_separators(text: str) -> _Possible:
+    """Whole-text checks that rule separator forms out for every line at once (most replies hold none).
+
+    Each is a necessary condition of the per-line test it stands for: a line's phrase is in the text's lower-case
+    form wherever it is in the line's (``str.lower`` maps characters one by one, and none of the phrases holds a
+    sigma, the only letter whose lower case depends on its neighbours; see :mod:`.prefilter` for ``re``'s
+    case-insensitive matching).
+    """
+    # The history markers are compared with str.lower, not re: the unusual folds play no part there, but one
+    # more group costs less than a second lower-casing.
+    forward, above, history = may_contain_each(text, _FORWARD_KEYWORDS, _REPLY_ABOVE_KEYWORDS, _HISTORY_KEYWORDS)
+    ruled = text.count("-") >= 2 or text.count("_") >= 2 or text.count("=") >= 2
+    return forward, above, history, ruled
+
+
+def _is_separator(line: str, possible: _Possible = _ANY_SEPARATOR) -> bool:
+    forward, above, history, ruled = possible
     core = _unquote(line)
-    if _FORWARD_LINES.match(core) or (may_contain(core, _REPLY_ABOVE_KEYWORDS) and _REPLY_ABOVE.search(core)):
+    if forward and _FORWARD_LINES.match(core):
         return True
-    if core.strip("*_ ").lower() in _HISTORY_MARKERS:
+    if above and may_contain(core, _REPLY_ABOVE_KEYWORDS) and _REPLY_ABOVE.search(core):
         return True
-    if core.count("-") < 2 and core.count("_") < 2 and core.count("=") < 2:
+    if history and core.strip("*_ ").lower() in _HISTORY_MARKERS:
+        return True
+    if not ruled or (core.count("-") < 2 and core.count("_") < 2 and core.count("=") < 2):
         return False  # cheap exit before the phrase checks
     phrase = core.strip(_STRIP_DECOR).lower()
     return phrase in _SEPARATOR_PHRASES or (_FRAMED.match(core) is not None and len(phrase.split()) <= 5)
@@ -247,11 +274,12 @@ def find_quote_start(lines: list[str]) -> int:
     text = "\n".join(lines)
     colon = ":" in text or "：" in text
     dated = colon or "@" in text
+    possible = _possible_separators(text)
     for index, raw in enumerate(lines):
         line = _clean(raw)
         if not line:
             continue
-        if _is_separator(line):
+        if _is_separator(line, possible):
             return index
         if colon and (
             _rule_before_header(lines, index) or _header_block_at(lines, index) or spread_attribution_at(lines, index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from bot.adapters.parse.prefilter import may_contain
 from bot.adapters.parse.sender_signature import sender_signature_start, sender_tokens
 
 #: Only the last lines can be a signature.
@@ -72,11 +73,34 @@ _CONTACT = re.compile(
     re.IGNORECASE,
 )
 _NAME_LIKE = re.compile(r"^[^\W\d_][\w.'’&-]*(?: [\w.'’&()-]+){0,5}$")
+#: The lower-case first characters of every :data:`_FOOTER` / :data:`_SIGN_OFF` match (checked by the tests):
+#: a line opening on another ASCII character cannot match, and is not tried (each costs a few µs per line).
+_FOOTER_FIRST = frozenset("egiostvw")
+_SIGN_OFF_FIRST = frozenset("bckmrstvwy ")
+#: Each :data:`_CONTACT` alternative but the phone number contains one of these; a phone number contains a match
+#: of :data:`_PHONE_LIKE`. A line with neither (most lines) is not searched: the search, case-insensitive and
+#: opening on an alternation, is tried at every character.
+_CONTACT_KEYWORDS = ("@", "http", "www.", "tel", "tél", "phone", "mob", "fax", "portable", "ligne directe")
+_PHONE_LIKE = re.compile(r"\d[\d .()-]{6,}\d")
+
+
+def _may_start(line: str, first: frozenset[str]) -> bool:
+    """False only when ``line`` opens on an ASCII character none of the pattern's matches opens on."""
+    head = line[:1]
+    return head.lower() in first or not head.isascii()
+
+
+def _has_contact(line: str) -> bool:
+    """``_CONTACT.search(line) is not None``."""
+    if not may_contain(line, _CONTACT_KEYWORDS) and _PHONE_LIKE.search(line) is None:
+        return False
+    return _CONTACT.search(line) is not None
 
 
 def is_footer(line: str) -> bool:
     """A mobile/webmail footer line ("Sent from my iPhone", "Envoyé de mon iPhone", "Get Outlook for iOS")."""
-    return _FOOTER.match(line[:_LINE_CAP].strip()) is not None
+    line = line[:_LINE_CAP].strip()
+    return _may_start(line, _FOOTER_FIRST) and _FOOTER.match(line) is not None
 
 
 def strip_signature(text: str, sender: str = "", sender_name: str = "") -> str:
@@ -96,7 +120,7 @@ def strip_signature(text: str, sender: str = "", sender_name: str = "") -> str:
         line = lines[index][:_LINE_CAP].strip()
         if line[:1] not in _RULE_FIRST:
             # Delimiters, rules and "-Name" lines all open on one of these characters (most lines do not).
-            if index > 0 and _FOOTER.match(line):
+            if index > 0 and _may_start(line, _FOOTER_FIRST) and _FOOTER.match(line):
                 cut = index
                 break
             continue
@@ -132,7 +156,8 @@ def _only_short_below(lines: list[str], index: int) -> bool:
 
 def _trim_after_sign_off(lines: list[str], low: int, cut: int) -> int:
     for index in range(max(low, cut - 12), cut):
-        if not _SIGN_OFF.match(lines[index][:_LINE_CAP].strip()):
+        line = lines[index][:_LINE_CAP].strip()
+        if not (_may_start(line, _SIGN_OFF_FIRST) and _SIGN_OFF.match(line)):
             continue
         below = [(at, lines[at].strip()) for at in range(index + 1, cut) if lines[at].strip()]
         if not below:
@@ -141,10 +166,10 @@ def _trim_after_sign_off(lines: list[str], low: int, cut: int) -> int:
         if any(text.lower().startswith(("ps", "p.s", "n.b", "nb")) or len(text) > 80 for _, text in below):
             return cut
         name_at, name = below[0]
-        if not _NAME_LIKE.match(name) or _CONTACT.search(name):
+        if not _NAME_LIKE.match(name) or _has_contact(name):
             return cut
         rest = below[1:]
-        if rest and (len(rest) >= 2 or any(_CONTACT.search(text) for _, text in rest)):
+        if rest and (len(rest) >= 2 or any(_has_contact(text) for _, text in rest)):
             return name_at + 1
         return cut
     return cut
@@ -161,7 +186,8 @@ def _trim_contact_block(lines: list[str], cut: int) -> int:
     block = [line.strip() for line in lines[start:end]]
     if start == 0 or not 2 <= len(block) <= 6 or any(len(line) > 50 for line in block):
         return cut
-    contacts = sum(1 for line in block[1:] if _CONTACT.search(line))
-    if _NAME_LIKE.match(block[0]) and not _CONTACT.search(block[0]) and contacts >= max(1, len(block) - 2):
-        return start
-    return cut
+    # The name line is looked at first: it rules most blocks out before any line is searched for contacts.
+    if not _NAME_LIKE.match(block[0]) or _has_contact(block[0]):
+        return cut
+    contacts = sum(1 for line in block[1:] if _has_contact(line))
+    return start if contacts >= max(1, len(block) - 2) else cut

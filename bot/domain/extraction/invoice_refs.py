@@ -188,8 +188,9 @@ def _article_starts(p: _Patterns, t: str) -> list[int]:
     return starts
 
 
-def _digits(text: str) -> int:
-    return sum(ch.isdigit() for ch in text)
+def _digits(body: str) -> int:
+    """Digits in a number matched by ``_BODY`` (digits joined by "-" and "/")."""
+    return len(body) - body.count("-") - body.count("/")
 
 
 _ONE_NUMBER = re.compile(rf"(?:(?P<prefix>[a-z]{{1,5}})(?P<sep>[-_/.]?))?(?P<body>{_BODY})")

@@ -78,8 +78,24 @@ def strip_accents(text: str) -> str:
 _ODD_SPACE = re.compile(r"[\u00a0\u202f\u2007\u2009]")
 
 
+#: The last text folded and its folded form. A reply's new text is folded twice in a row: by the classifier and
+#: by the reply matcher's reference search. One entry only: nothing accumulates, and a tuple swapped whole is
+#: safe between threads.
+_last: tuple[str, str] = ("", "")
+
+
 def fold(text: str) -> str:
     """Lower-case, accent-free text with uniform spaces, apostrophes and dashes (numbers untouched)."""
+    global _last
+    last_text, last_folded = _last
+    if text == last_text:
+        return last_folded
+    folded = _fold(text)
+    _last = (text, folded)
+    return folded
+
+
+def _fold(text: str) -> str:
     for old, new in _SINGLE:
         if old in text:
             text = text.replace(old, new)

@@ -68,3 +68,10 @@ def test_parse_number_thousands_vs_decimals() -> None:
     assert parse_number("1,740") == Decimal("1740")
     assert parse_number("17,40") == Decimal("17.40")
     assert parse_number("1.740,00") == Decimal("1740.00")
+
+
+def test_fold_asked_again_gives_the_same_answer() -> None:
+    from bot.domain.extraction.normalise import fold
+
+    assert fold("Réglée  LE 3") == "reglee le 3" == fold("Réglée  LE 3")
+    assert fold("Autre") == "autre" and fold("Réglée  LE 3") == "reglee le 3"
