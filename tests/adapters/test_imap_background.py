@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import imapclient
 import pytest
 
+from bot.adapters import imap
 from bot.adapters.imap import ImapMailbox
 from bot.domain.errors import ConfigError, TemporaryError
 from tests.adapters.test_imap import _box, _folder_count, _message_id
@@ -121,6 +122,46 @@ def test_filing_returns_at_once_and_wait_filed_waits_for_it(
         box.file_messages(mails[4:], "relance/elsewhere")  # a programming error is raised at once
 
 
+def test_filings_are_gathered_into_commands_of_a_thousand_messages(
+    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imap, "FILE_CHUNK", 3)  # a thousand in production: the server's cost per MOVE
+    moves: list[list[int]] = []
+    session_file = box._session.file
+    monkeypatch.setattr(
+        box._session, "file", lambda mails, *a: (moves.append([m.uid for m in mails]), session_file(mails, *a))
+    )
+    _deliver(dovecot_server, dovecot_user, 8)
+    mails = list(box.fetch_new(0, None))
+    uids = [m.uid for m in mails]
+    box.file_messages(mails[:2], "relance/processed")
+    box._io.drain()
+    assert moves == [] and _folder_count(dovecot_server, dovecot_user, "INBOX") == 8  # gathered, not filed
+    box.file_messages(mails[2:5], "relance/processed")  # five gathered: filed three and two
+    box.file_messages(mails[5:6], "relance/review")
+    box._io.drain()
+    assert moves == [uids[:3], uids[3:5]]
+    box.file_messages(mails[6:], "relance/processed")
+    box.wait_filed()  # files what is gathered (a pass ends with it)
+    assert moves == [uids[:3], uids[3:5], [uids[5]], uids[6:]]
+    assert _folder_count(dovecot_server, dovecot_user, "relance.processed") == 7
+    assert _folder_count(dovecot_server, dovecot_user, "relance.review") == 1
+    assert _folder_count(dovecot_server, dovecot_user, "INBOX") == 0
+
+
+def test_idle_and_close_file_what_is_gathered_first(
+    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
+) -> None:
+    _deliver(dovecot_server, dovecot_user, 3)
+    mails = list(box.fetch_new(0, None))
+    box.file_messages(mails[:2], "relance/processed")
+    assert box.wait_for_activity(0.2) is False
+    assert _folder_count(dovecot_server, dovecot_user, "relance.processed") == 2
+    box.file_messages(mails[2:], "relance/review")
+    box.close()
+    assert _folder_count(dovecot_server, dovecot_user, "relance.review") == 1
+
+
 def test_filing_into_a_deleted_folder_is_logged_and_never_raised(
     dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -139,8 +180,13 @@ def test_filing_into_a_deleted_folder_is_logged_and_never_raised(
 
 
 def test_a_connection_killed_before_the_filing_runs_is_logged_and_the_catch_up_goes_on(
-    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox, caplog: pytest.LogCaptureFixture
+    dovecot_server: Dovecot,
+    dovecot_user: ImapUser,
+    box: ImapMailbox,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(imap, "FILE_CHUNK", 1)  # each filing handed to the I/O thread at once
     sent = _deliver(dovecot_server, dovecot_user, 6)
     messages = box.fetch_new(0, None, batch_size=2)
     first = next(messages)
