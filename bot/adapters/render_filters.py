@@ -122,9 +122,17 @@ def _context_text(ctx: Context, key: str) -> str:
 
 _MISSING = object()
 
+
+def _language(ctx: Context) -> str:
+    """The render's ``language`` (``_context_text(ctx, "language")``, its usual case written out: the filters
+    are called a dozen times a message)."""
+    local = ctx.vars
+    found = local["language"] if "language" in local else ctx.parent.get("language", _MISSING)
+    return found if type(found) is str else _context_text(ctx, "language")
+
+
 # A message formats the same few dates and amounts several times (subject, text, HTML): the texts are kept
-# per (value, language[, currency]) in plain dicts, emptied when full, in front of the memos above. The
-# filters read ``language`` as ``_context_text`` does, written out: they are called a dozen times a message.
+# per (value, language[, currency]) in plain dicts, emptied when full, in front of the memos above.
 _DATE_TEXTS: dict[tuple[date, str], str] = {}
 _MONEY_TEXTS: dict[tuple[object, ...], str] = {}
 _TEXTS_SIZE = 4096
@@ -137,12 +145,7 @@ def money(
     if amount is None:
         raise ValueError("money: amount is null")
     code = currency or _context_text(ctx, "currency")
-    if lang:
-        language = lang
-    else:
-        local = ctx.vars
-        found = local["language"] if "language" in local else ctx.parent.get("language", _MISSING)
-        language = found if type(found) is str else _context_text(ctx, "language")
+    language = lang or _language(ctx)
     # The type is part of the key: 1, 1.0 and Decimal(1) are equal keys but Babel may write them apart.
     key = (amount, code, language, type(amount))
     text = _MONEY_TEXTS.get(key)
@@ -158,12 +161,7 @@ def money(
 def date_filter(ctx: Context, value: date | datetime | None, lang: str | None = None) -> str:
     if value is None:
         raise ValueError("date: value is null")
-    if lang:
-        language = lang
-    else:
-        local = ctx.vars
-        found = local["language"] if "language" in local else ctx.parent.get("language", _MISSING)
-        language = found if type(found) is str else _context_text(ctx, "language")
+    language = lang or _language(ctx)
     key = (value, language)
     text = _DATE_TEXTS.get(key)
     if text is None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.adapters.db.models import Client, Invoice, OutboxMessage
 from bot.adapters.mail_build import build_mail, make_message_id
+from bot.adapters.render_context import InvoiceLike
 from bot.app.outbox import add_outbox_row, outbox_values
 from bot.app.settings import Settings
 from bot.domain.penalties import LegalRates
@@ -40,21 +41,8 @@ class ClientFields(Protocol):
     def language(self) -> str: ...
 
 
-class InvoiceFields(Protocol):
-    """What composing reads of an invoice: an ``Invoice`` row, or a plain row loaded for a batch."""
-
-    @property
-    def number(self) -> str: ...
-    @property
-    def issue_date(self) -> date: ...
-    @property
-    def due_date(self) -> date: ...
-    @property
-    def amount(self) -> Decimal: ...
-    @property
-    def amount_paid(self) -> Decimal: ...
-    @property
-    def currency(self) -> str: ...
+#: What composing reads of an invoice: an ``Invoice`` row, or a plain row loaded for a batch (``build_context``'s).
+InvoiceFields = InvoiceLike
 
 
 @dataclass(frozen=True)
