@@ -59,6 +59,11 @@ from bot.ports import Clock, InboundMail, Mailbox, Renderer
 
 log = logging.getLogger(__name__)
 
+#: Most replies recorded in one transaction (batches start at one and double up to it). Each batch has a fixed
+#: cost (its reads, the inserts' statements, the commit, the filing): 200 spends 5 % less CPU per reply of a
+#: backlog than 100, for a write lock held about 0.2 s per batch, and more to redo if a batch fails as a whole.
+BATCH_SIZE = 200
+
 
 class InboxProcessor:
     def __init__(
@@ -68,7 +73,7 @@ class InboxProcessor:
         clock: Clock,
         renderer: Renderer,
         parse: Callable[[bytes], ParsedMessage] | None = None,
-        batch_size: int = 100,
+        batch_size: int = BATCH_SIZE,
         workers: int | None = None,
     ) -> None:
         from bot.adapters.parse import parse_message
