@@ -15,45 +15,38 @@ UI) or ``None`` to use the file; call ``invalidate()`` after saving an edit: com
 from __future__ import annotations
 
 import logging
-import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from types import CodeType, TracebackType
-from typing import Any
+from types import TracebackType
 
-from jinja2 import (
-    BaseLoader,
-    BytecodeCache,
-    Environment,
-    StrictUndefined,
-    TemplateNotFound,
-    TemplateSyntaxError,
-)
-from jinja2.bccache import Bucket
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
+from jinja2 import StrictUndefined, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from bot.adapters.render_codegen import DICT_ATTRIBUTES, InlineDictGetattr
+from bot.adapters import render_loader
 from bot.adapters.render_context import CONTEXT_VARIABLES
 from bot.adapters.render_filters import babel_locale, date_filter, money, percent
 from bot.adapters.render_filters import warm_up as warm_up_filters
+from bot.adapters.render_loader import COMPILED, PART_NAME, Overrides, PartLoader, template_names
+from bot.adapters.render_sandbox import BoundedSandbox
 from bot.adapters.render_unit import FlatMail, compile_flat
 from bot.domain.errors import TemplateError
 from bot.ports import RenderedMail
 
-__all__ = ["CONTEXT_VARIABLES", "PARTS", "TemplateRenderError", "TemplateRenderer", "babel_locale"]
+__all__ = [
+    "CONTEXT_VARIABLES",
+    "PARTS",
+    "Overrides",
+    "TemplateRenderError",
+    "TemplateRenderer",
+    "babel_locale",
+    "template_names",
+]
 
 log = logging.getLogger(__name__)
 
-Overrides = Callable[[str, str], str | None]
-
 #: The three parts of a template, by file suffix.
 PARTS = ("subject", "txt", "html")
-_PART_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\.j2$")
 # Babel locales per language: en_GB writes "15 December 2026" (en_US would write "December 15, 2026").
 
 
@@ -68,145 +61,11 @@ class TemplateRenderError(TemplateError):
         super().__init__(f"{where}: {message}")
 
 
-#: Largest string or sequence a template expression may build, and largest power it may raise to: a reminder
-#: is a few kilobytes; a template author's ``{{ 'x' * 10**10 }}`` must fail, not exhaust the daemon's memory.
-MAX_BUILT_SIZE = 100_000
-MAX_EXPONENT = 100
-
-
-class BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus bounds on ``*`` and ``**`` (the sandbox bounds ``range`` but not these)."""
-
-    intercepted_binops = frozenset(["*", "**"])
-    # ``dict_variable.name`` tested inline in the compiled code, the short cut ``getattr`` below takes first.
-    code_generator_class = InlineDictGetattr
-
-    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
-        # A plain dict instead of Jinja's ChainMap(d, environment.globals): every render and include iterates
-        # the globals (set(globals), dict(globals)), and a ChainMap rebuilds a dict to be iterated. Nothing here
-        # changes environment.globals after templates are loaded, so a flat copy answers the same.
-        return {**self.globals, **(d or {})}
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        # ``inv.number`` on the context's plain dicts: the sandbox first tries getattr(), which raises
-        # AttributeError (costly), then falls back to the key. Same answer without the exception when the
-        # name is no attribute of dict (``items``, ``get``... still go the sandbox's way).
-        if type(obj) is dict and attribute not in DICT_ATTRIBUTES and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                raise SecurityError(f"exponent {right} is too large for a template")
-            return left**right
-        sized = left if isinstance(left, str | list | tuple) else right
-        times = right if sized is left else left
-        if isinstance(sized, str | list | tuple) and isinstance(times, int) and len(sized) * times > MAX_BUILT_SIZE:
-            raise SecurityError(f"a template may not build more than {MAX_BUILT_SIZE:,} items with '*'")
-        return left * right
-
-
-#: How long a file's "unchanged" answer is trusted. Jinja asks on every get_template, includes and layouts
-#: too: nine stat() calls per message were a tenth of rendering; an edit on disk still shows within this delay.
-RECHECK_SECONDS = 1.0
-
-
 #: What the filters read from the context besides their arguments.
 _FILTER_VARIABLES = frozenset({"currency", "language"})
 
 #: How long a template that could not be flattened is rendered the ordinary way before trying again.
 FLAT_RETRY_SECONDS = 30.0
-
-
-class _FileCheck:
-    """Jinja's ``uptodate`` callback for one template file, stat-ing it at most once per RECHECK_SECONDS."""
-
-    __slots__ = ("_path", "_mtime", "_checked")
-
-    def __init__(self, path: Path, mtime: int) -> None:
-        self._path = path
-        self._mtime = mtime
-        self._checked = time.monotonic()
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self._checked < RECHECK_SECONDS:
-            return True
-        try:
-            same = self._path.stat().st_mtime_ns == self._mtime
-        except OSError:
-            return False
-        if same:
-            self._checked = now
-        return same
-
-
-class _PartLoader(BaseLoader):
-    """Loads one language's parts: the override hook first, then the file."""
-
-    def __init__(self, directory: Path, language: str, overrides: Overrides | None) -> None:
-        self._dir = directory
-        self._language = language
-        self._overrides = overrides
-
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
-        if not _PART_NAME.match(template):  # also keeps "../" out
-            raise TemplateNotFound(template)
-        if self._overrides is not None:
-            edited = self._overrides(template, self._language)
-            if edited is not None:
-                # Overrides stay cached until TemplateRenderer.invalidate(): a database read per render
-                # would cost more than the render itself.
-                return edited, f"override:{self._language}/{template}", lambda: True
-        path = self._dir / template
-        try:
-            mtime = path.stat().st_mtime_ns
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TemplateNotFound(template) from exc
-        return source, str(path), _FileCheck(path, mtime)
-
-    def list_templates(self) -> list[str]:
-        if not self._dir.is_dir():
-            return []
-        return sorted(p.name for p in self._dir.iterdir() if p.is_file() and _PART_NAME.match(p.name))
-
-
-def template_names(files: Sequence[str]) -> list[str]:
-    """Template names (``reminder_1``) among part file names, shared pieces (``_layout``) excluded."""
-    return sorted({f.split(".", 1)[0] for f in files if not f.startswith("_") and f.endswith(".j2")})
-
-
-class _CompiledCache(BytecodeCache):
-    """Compiled templates shared by every renderer of the process, keyed by file name and source checksum.
-
-    A renderer is made per send cycle and per web request; each compiled its templates again (~10 ms per
-    template). The checksum of the source is part of the key, so an edited file or override compiles anew.
-    Every renderer builds the same environment (BoundedSandbox, same options), so the code is the same too.
-    """
-
-    def __init__(self, size: int = 2000) -> None:
-        self._codes: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def load_bytecode(self, bucket: Bucket) -> None:
-        with self._lock:
-            code = self._codes.get((bucket.key, bucket.checksum))
-        if code is not None:
-            bucket.code = code
-
-    def dump_bytecode(self, bucket: Bucket) -> None:
-        if bucket.code is None:
-            return
-        with self._lock:
-            self._codes[(bucket.key, bucket.checksum)] = bucket.code
-            while len(self._codes) > self._size:
-                self._codes.popitem(last=False)
-
-
-_COMPILED = _CompiledCache()
 
 
 class TemplateRenderer:
@@ -228,7 +87,7 @@ class TemplateRenderer:
         env = self._envs.get(language)
         if env is None:
             env = BoundedSandbox(
-                loader=_PartLoader(self.root / language, language, self._overrides),
+                loader=PartLoader(self.root / language, language, self._overrides),
                 undefined=StrictUndefined,
                 autoescape=lambda name: name is not None and name.endswith(".html.j2"),
                 trim_blocks=True,
@@ -236,7 +95,7 @@ class TemplateRenderer:
                 keep_trailing_newline=True,
                 cache_size=-1,  # a plain dict: one entry per part file, looked up 9 times per message
                 auto_reload=True,
-                bytecode_cache=_COMPILED,
+                bytecode_cache=COMPILED,
             )
             env.filters["money"] = money
             env.filters["date"] = date_filter
@@ -332,13 +191,13 @@ class TemplateRenderer:
         key = (language, name)
         entry = self._flats.get(key)
         if isinstance(entry, FlatMail):
-            if entry.fresh(RECHECK_SECONDS):
+            if entry.fresh(render_loader.RECHECK_SECONDS):
                 return entry
         elif entry is not None and time.monotonic() < entry:
             return None
         file_names = [f"{name}.{part}.j2" for part in PARTS]
         try:
-            if not all(_PART_NAME.match(f) for f in file_names):
+            if not all(PART_NAME.match(f) for f in file_names):
                 raise TemplateNotFound(name)
             flat = compile_flat(self.environment(language), file_names)
         except Exception as exc:  # refused shapes and broken templates render the ordinary way

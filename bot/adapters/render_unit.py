@@ -1,7 +1,7 @@
 """A template's parts compiled as flattened units (render_flat), cached across renderers, rendered together.
 
 The flattened code of a part is shared by every renderer of the process, keyed by the name and source of every
-file flattened into it (an edited piece or override compiles anew), like ``render._CompiledCache`` does for
+file flattened into it (an edited piece or override compiles anew), like ``render_loader.CompiledCache`` does for
 plain parts. Rendering builds one context per part over one shared mapping of the variables.
 """
 
@@ -178,7 +178,7 @@ _Compiled = tuple[tuple[tuple[str, str], ...], CodeType, frozenset[str] | None, 
 
 
 class _CodeMemo:
-    """Flattened code shared by every renderer of the process (like render._CompiledCache for plain parts).
+    """Flattened code shared by every renderer of the process (like render_loader.CompiledCache for plain parts).
 
     Keyed by the part's name, file and source; an entry also records the name and source of every file that
     was flattened into it, and is used only while each of them still reads the same.

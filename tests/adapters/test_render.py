@@ -300,9 +300,9 @@ def test_compiled_templates_are_shared_but_never_stale(tmp_path: Path) -> None:
 
 
 def test_an_edited_template_file_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.adapters.render as render
+    import bot.adapters.render_loader as render_loader
 
-    monkeypatch.setattr(render, "RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(render_loader, "RECHECK_SECONDS", 0.0)
     (tmp_path / "en").mkdir()
     part = tmp_path / "en" / "note.txt.j2"
     part.write_text("first {{ step }}\n", encoding="utf-8")

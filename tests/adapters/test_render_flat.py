@@ -179,9 +179,9 @@ def test_layouts_are_flattened_only_for_plain_blocks(tmp_path: Path) -> None:
 
 
 def test_an_edited_piece_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.adapters.render as render
+    import bot.adapters.render_loader as render_loader
 
-    monkeypatch.setattr(render, "RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(render_loader, "RECHECK_SECONDS", 0.0)
     renderer = _tree(tmp_path, _one("[{% include '_p.txt.j2' %}]\n", _p="one"))
     assert renderer.render("t", "en", {"step": "s"}).text == "[one]\n"
     piece = tmp_path / "en" / "_p.txt.j2"
