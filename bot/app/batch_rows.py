@@ -12,19 +12,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, select
+from sqlalchemy import Row, Table
 
 from bot.adapters.db.models import Invoice
 
-__all__ = ["INVOICE_ROWS", "INVOICES_TABLE", "InvoiceRow"]
+__all__ = ["INVOICES_TABLE", "InvoiceRow"]
 
 INVOICES_TABLE = cast(Table, Invoice.__table__)
 _COLUMNS = tuple(column.name for column in INVOICES_TABLE.columns)
-
-#: Every column of the invoices numbered ``keys`` (an expanding IN list), with the columns' own types.
-INVOICE_ROWS: Select[Any] = select(*INVOICES_TABLE.columns).where(
-    INVOICES_TABLE.c.number.in_(bindparam("keys", expanding=True))
-)
 
 
 class InvoiceRow:
@@ -51,6 +46,7 @@ class InvoiceRow:
     updated_at: datetime
 
     def __init__(self, row: Row[Any]) -> None:
+        """``row``: every column of ``INVOICES_TABLE``, in order (``select(*INVOICES_TABLE.columns)``)."""
         for name, value in zip(_COLUMNS, row, strict=True):
             setattr(self, name, value)
 

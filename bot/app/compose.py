@@ -172,22 +172,22 @@ class Composer:
         For callers recording many messages in one transaction; checking that ``key`` is new (the stored rows
         and ``outbox.claim_key``) is theirs.
         """
-        subject, mail = self._compose(
-            key,
-            kind,
-            template,
-            client,
-            invoices,
-            recipients,
-            now,
-            today,
-            step,
-            jurisdiction,
-            in_reply_to,
-            references,
-            attachments,
-            not_before,
-            extra,
+        subject, mail = self.render_mail(
+            key=key,
+            kind=kind,
+            template=template,
+            client=client,
+            invoices=invoices,
+            recipients=recipients,
+            now=now,
+            today=today,
+            step=step,
+            jurisdiction=jurisdiction,
+            in_reply_to=in_reply_to,
+            references=references,
+            attachments=attachments,
+            not_before=not_before,
+            **extra,
         )
         return outbox_values(
             key=key,
@@ -224,59 +224,15 @@ class Composer:
         **extra: Any,
     ) -> tuple[str, OutgoingMail]:
         """Render ``template`` for the client and build the message: (subject, message ready to send)."""
-        return self._compose(
-            key,
-            kind,
-            template,
-            client,
-            invoices,
-            recipients,
-            now,
-            today,
-            step,
-            jurisdiction,
-            in_reply_to,
-            references,
-            attachments,
-            not_before,
-            extra,
-        )
-
-    def _compose(
-        self,
-        key: str,
-        kind: str,
-        template: str,
-        client: ClientFields,
-        invoices: Sequence[InvoiceFields],
-        recipients: Sequence[str],
-        now: datetime,
-        today: date,
-        step: str | None,
-        jurisdiction: str,
-        in_reply_to: str | None,
-        references: Sequence[str],
-        attachments: Sequence[tuple[str, str, bytes]],
-        not_before: datetime | None,
-        extra: dict[str, Any],
-    ) -> tuple[str, OutgoingMail]:
-        # Positional, and build_context called directly: an acknowledgement is composed while the inbox
-        # batch waits, and each keyword hop (outbox_row, render_mail, context) cost a few microseconds.
-        from bot.adapters.render_context import build_context
-
         language = client.language
         # Late-payment penalties are computed only for the templates that show them (the formal notices).
         shown = self.renderer.variables(template, language)
-        context = build_context(
-            client_id=client.client_id,
-            client_name=client.name,
-            invoices=invoices,  # read like InvoiceFacts, attribute by attribute
-            company=self._company,
-            language=language,
+        context = self.context(
+            client,
+            invoices,
             step=step or template,
             today=today,
             jurisdiction=jurisdiction,
-            legal_rates=self.legal_rates if jurisdiction != "none" else None,
             attachment_names=[a[0] for a in attachments],
             with_penalties=shown is None or "penalties" in shown,
             **extra,

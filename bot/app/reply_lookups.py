@@ -31,7 +31,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
-from bot.app.batch_rows import INVOICE_ROWS, InvoiceRow
+from bot.app.batch_rows import INVOICES_TABLE, InvoiceRow
 from bot.app.compose import Composer
 from bot.app.profiles import ProfileView, current_profiles
 from bot.app.reply_writes import BatchWrites
@@ -66,6 +66,8 @@ _OUTSTANDING_OF = (
     .where(Invoice.client_id.in_(KEYS), Invoice.state.concat("").in_(OUTSTANDING_STATES))
     .order_by(Invoice.number)
 )
+#: Every column of the matched invoices, with the columns' own types (``batch_rows.InvoiceRow``).
+INVOICE_ROWS = select(*INVOICES_TABLE.columns).where(INVOICES_TABLE.c.number.in_(KEYS))
 _PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(KEYS), Promise.status == "pending")
 _ACKS_SINCE = select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
     OutboxMessage.kind == "ack",
@@ -275,9 +277,10 @@ class ReplyLookups:
 
     def composer(self, renderer: Renderer, legal_rates: LegalRates) -> Composer:
         """The batch's composer for this renderer and these legal rates (the profiles' in force)."""
+        # By identity: the composer holds both, so their ids are not reused while it is here.
         key = (id(renderer), id(legal_rates))
         hit = self._composers.get(key)
-        if hit is None or hit.renderer is not renderer or hit.legal_rates is not legal_rates:
+        if hit is None:
             hit = self._composers[key] = Composer(self.settings, renderer, legal_rates)
         return hit
 

@@ -11,9 +11,10 @@ instead of the session's unflushed objects. Rows are inserted in the order they 
 order the unit of work would have used.
 
 Changes to rows the batch loaded (an invoice's state, a client's pause, a superseded promise, a reply's status)
-go through :meth:`BatchWrites.change`: the ORM object is changed in memory without history (so later replies of
-the batch read the new value) and the row is updated with the batch's other writes, one executemany per table
-and set of columns, instead of the unit of work tracking and flushing every object. As with the unit of work,
+go through :meth:`BatchWrites.change`: the ORM object (or the invoice's plain row, ``batch_rows``) is changed in
+memory, an ORM object without history (so later replies of the batch read the new value), and the row is updated
+with the batch's other writes, one executemany per table and set of columns, instead of the unit of work tracking
+and flushing every object. As with the unit of work,
 only the columns whose value differs from the one loaded are written.
 """
 
@@ -156,7 +157,7 @@ class BatchWrites:
                 setattr(obj, name, value)
             return
         if isinstance(obj, InvoiceRow):
-            key: tuple[str, tuple[Any, ...]] = ("invoices", (obj.number,))
+            key: tuple[str, tuple[Any, ...]] = (INVOICES_TABLE.name, (obj.number,))
             set_value: Any = setattr
         else:
             state = instance_state(obj)

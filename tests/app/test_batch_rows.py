@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.models import Invoice
-from bot.app.batch_rows import INVOICE_ROWS, INVOICES_TABLE, InvoiceRow
+from bot.app.batch_rows import INVOICES_TABLE, InvoiceRow
+from bot.app.reply_lookups import INVOICE_ROWS
 from bot.app.reply_writes import BatchWrites
 
 NOW = datetime(2026, 11, 4, 9, 30, tzinfo=UTC)  # not the ledger's import time
