@@ -124,8 +124,8 @@ class InboxProcessor:
         with self.factory() as session:
             checkpoint = session.get(MailboxCheckpoint, mailbox.name)
             after, validity = (checkpoint.last_uid, checkpoint.uidvalidity) if checkpoint else (0, None)
-            # The profiles every action reads, loaded once per process (and again when edited): now, before the
-            # first batch, where the readers and the pass would wait for it.
+            # The profiles every action reads (loaded when the processor was created): read again now if edited
+            # since, before the first batch, where the readers and the pass would wait for it.
             try:
                 current_profiles(self.settings, session)
             except ConfigError:
