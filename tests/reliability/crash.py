@@ -111,6 +111,7 @@ def run_trial(
     max_runs: int = 40,
     on_count: bool = False,
     database_url: str | None = None,
+    pace: float = 0.0,
 ) -> TrialResult:
     """Kill ``relance send`` ``kills`` times, then let it finish; count what arrived.
 
@@ -118,8 +119,16 @@ def run_trial(
     ``on_count=True``: each kill as soon as the server has received a random number of messages, so kills
     land while a batch is on the wire — mostly between the server's acceptance and the commit.
     ``database_url``: an empty database to use instead of a SQLite file (PostgreSQL trials).
+    ``pace``: seconds the server takes over each message's DATA. Timed kills need it: a run killed after at
+    most ``delay[1]`` seconds then sends at most ``delay[1] / pace`` messages, so when
+    ``clients * pace > kills * delay[1]`` every timed kill is sure to fall while work remains, however fast the
+    machine sends (unpaced, a fast machine sent all 200 before the first kill).
     """
+    if pace and not on_count and clients * pace <= kills * delay[1]:
+        raise ValueError(f"pace {pace}s cannot keep {clients} messages going through {kills} kills of {delay}")
     started = time.monotonic()
+    if pace:
+        server.slow(pace, count=1 << 30)
     url = make_ledger(workdir / "relance.db", clients, database_url)
     env = send_env(url, server, workdir)
     result = TrialResult()
@@ -180,6 +189,8 @@ def run_trial(
     result.duplicates = [m for m, n in counts.items() if n > 1 for _ in range(n - 1)]
     result.lost = sorted(planned - counts.keys())
     result.seconds = time.monotonic() - started
+    if pace:
+        server.clear_faults()
     return result
 
 

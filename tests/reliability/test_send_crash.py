@@ -24,9 +24,16 @@ def check(result: TrialResult) -> None:
     assert len(result.duplicates) <= len(result.taken_over) <= result.logged_twice
 
 
+# Timed kills: between 0.3 s (start-up, planning) and 3 s, against a server taking 50 ms per message, so every
+# killed run leaves work for the next one (200 × 0.05 s > 3 kills × 3 s).
+TIMED_DELAY, PACE = (0.3, 3.0), 0.05
+
+
 def test_send_survives_sigkill(tmp_path: Path, smtp_server: SmtpTestServer) -> None:
     seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
-    result = run_trial(tmp_path, smtp_server, clients=200, kills=3, delay=(1.5, 6.0), rng=random.Random(seed))
+    result = run_trial(
+        tmp_path, smtp_server, clients=200, kills=3, rng=random.Random(seed), delay=TIMED_DELAY, pace=PACE
+    )
     check(result)
     assert result.planned == 200, f"seed {seed}"
     assert result.kills == 3, f"seed {seed}: the runs finished before they could be killed"
@@ -57,16 +64,16 @@ def test_send_survives_sigkill_on_postgresql(
     """The same kills on a PostgreSQL ledger, whose claim (``FOR UPDATE SKIP LOCKED``) and commits are not
     SQLite's."""
     seed = int(os.environ.get("RELANCE_CRASH_SEED", random.randrange(1 << 30)))
-    delay = (0.0, 0.0) if on_count else (1.5, 6.0)
     result = run_trial(
         tmp_path,
         smtp_server,
         clients=200,
         kills=2,
-        delay=delay,
         rng=random.Random(seed),
         on_count=on_count,
         database_url=postgres_url,
+        delay=(0.0, 0.0) if on_count else TIMED_DELAY,
+        pace=0.0 if on_count else PACE,
     )
     check(result)
     assert result.planned == 200, f"seed {seed}"
@@ -83,7 +90,15 @@ def test_send_survives_many_sigkills_on_2000(tmp_path: Path) -> None:
             work.mkdir()
             on_count = trial % 2 == 1  # alternate: kills at random times, kills at random received counts
             result = run_trial(
-                work, server, clients=2000, kills=8, delay=(2.0, 30.0), rng=rng, max_runs=80, on_count=on_count
+                work,
+                server,
+                clients=2000,
+                kills=8,
+                delay=(0.0, 0.0) if on_count else (1.0, 10.0),
+                pace=0.0 if on_count else PACE,
+                rng=rng,
+                max_runs=80,
+                on_count=on_count,
             )
             check(result)
             if on_count:
