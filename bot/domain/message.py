@@ -7,7 +7,7 @@ The parse adapter (``bot.adapters.parse``) builds a :class:`ParsedMessage` from 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -62,4 +62,3 @@ class ParsedMessage:
     related_message_ids: tuple[str, ...] = ()
     #: Text of the returned original message in a bounce (subject + body), searched for invoice numbers.
     returned_text: str = ""
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)

@@ -306,3 +306,46 @@ def test_a_failing_message_is_quarantined_alone_and_the_batch_is_not_half_applie
     assert mailbox.filed[3] == "relance/quarantine" and mailbox.filed[1] == "relance/processed"
     with db() as s:  # nothing of the failed message's effects was kept (its promise on INV-3)
         assert s.scalar(select(func.count(Promise.id)).where(Promise.invoice_number == "INV-3")) == 0
+
+
+def test_batches_are_read_ahead_of_the_recording_and_recorded_in_order(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN a backlog WHEN processed THEN each batch is recorded only once the next READ_AHEAD batches are being
+    read (both sides keep working through short stalls), batches are recorded in fetch order, the last ones
+    when the mailbox has no more, and the outcome is that of batches of one."""
+    from bot.app import inbox, inbox_batch
+
+    events: list[tuple[str, list[int]]] = []
+    start, finish = inbox_batch.BatchRunner.start, inbox_batch.BatchRunner.finish
+
+    def started(self: inbox_batch.BatchRunner, mails: Sequence[Any]) -> inbox_batch.Started:
+        events.append(("read", [m.uid for m in mails]))
+        return start(self, mails)
+
+    def finished(self: inbox_batch.BatchRunner, mailbox: Any, batch: inbox_batch.Started, report: Any) -> None:
+        events.append(("record", [m.uid for m in batch.mails]))
+        finish(self, mailbox, batch, report)
+
+    monkeypatch.setattr(inbox_batch.BatchRunner, "start", started)
+    monkeypatch.setattr(inbox_batch.BatchRunner, "finish", finished)
+    messages = [
+        promise(i, "compta@alpha.test" if i % 2 else "ap@beta.test", "INV-1" if i % 2 else "INV-3", 20)
+        for i in range(1, 12)
+    ]
+    processor(db, batch_size=4).run_once(ListMailbox(messages))
+    reads = [uids for kind, uids in events if kind == "read"]
+    records = [uids for kind, uids in events if kind == "record"]
+    assert reads == [[1], [2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]  # batches double up to batch_size
+    assert records == reads
+    for k, batch in enumerate(records):
+        # Recorded after the reading of the following READ_AHEAD batches (or of all that remain) began.
+        ahead = reads[k + 1 : k + 1 + inbox.READ_AHEAD]
+        assert events.index(("record", batch)) > max(events.index(("read", r)) for r in [batch, *ahead])
+    held = 0
+    for kind, _ in events:
+        held += 1 if kind == "read" else -1
+        assert held <= inbox.READ_AHEAD + 1
+    with db() as s:
+        assert s.scalar(select(func.count()).select_from(InboundMessage)) == 11
+        assert s.scalar(select(MailboxCheckpoint.last_uid)) == 11

@@ -20,7 +20,6 @@ from bot.adapters.parse.feed import message_from_bytes
 from bot.adapters.parse.html_text import html_to_text
 from bot.adapters.parse.language import detect_language
 from bot.adapters.parse.mime import (
-    MAX_HEADER_CHARS,
     address_list,
     first_text,
     get_header,
@@ -44,7 +43,6 @@ logging.getLogger("mailparser").setLevel(logging.ERROR)
 _MAX_RAW_BYTES = 50_000_000
 #: A uuencoded file in the body ("begin 644 name"): only mail-parser lists those as attachments.
 _UUENCODED = re.compile(rb"^begin [0-7]{3} \S", re.MULTILINE)
-_MAX_HEADERS_KEPT = 200
 
 
 def parse_message(raw: bytes, *, max_text_chars: int = 200_000) -> ParsedMessage:
@@ -137,7 +135,6 @@ def _parse(data: bytes, max_text_chars: int) -> ParsedMessage:
         bounce=bounce.info if bounce else None,
         related_message_ids=tuple(related),
         returned_text=bounce.returned_text if bounce else "",
-        headers=_headers(message),
     )
 
 
@@ -177,10 +174,3 @@ def _attachments(parts: list[tuple[Message, int, bool]], raw: list[dict[str, obj
         for item in raw:
             found.append(Attachment(str(item.get("filename") or "")[:255], str(item.get("mail_content_type") or ""), 0))
     return tuple(found)
-
-
-def _headers(message: Message) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
-    for name, value in message.items()[:_MAX_HEADERS_KEPT]:
-        out.append((str(name)[:200], header_text(value)[:MAX_HEADER_CHARS]))
-    return tuple(out)
