@@ -35,8 +35,9 @@ from bot.adapters.db.models import InboundMessage
 from bot.app.bulk_insert import allocate_ids
 from bot.app.inbound import InboxReport, NewInbound, new_inbound, quarantine_reason, unreadable_inbound
 from bot.app.inbox_prepare import Prepared
+from bot.app.keyed_select import KeyedSelect
 from bot.app.plan_snapshots import gc_paused
-from bot.app.reply_lookups import KEYS, ReplyLookups
+from bot.app.reply_lookups import ReplyLookups
 from bot.domain.errors import TemporaryError
 from bot.domain.matching import normalise_invoice_number
 from bot.domain.message import ParsedMessage
@@ -50,13 +51,17 @@ log = logging.getLogger(__name__)
 Coordinates = tuple[str, int, int]
 
 _INBOUND = cast(Table, InboundMessage.__table__)
-_KNOWN_IDS = select(InboundMessage.message_id).where(
-    InboundMessage.message_id.in_(KEYS), InboundMessage.status != "duplicate"
+_KNOWN_IDS = KeyedSelect(
+    lambda keyed: select(InboundMessage.message_id).where(
+        keyed(InboundMessage.message_id), InboundMessage.status != "duplicate"
+    )
 )
-_SEEN = select(InboundMessage.uid).where(
-    InboundMessage.mailbox == bindparam("mailbox"),
-    InboundMessage.uidvalidity == bindparam("validity"),
-    InboundMessage.uid.in_(KEYS),
+_SEEN = KeyedSelect(
+    lambda keyed: select(InboundMessage.uid).where(
+        InboundMessage.mailbox == bindparam("mailbox"),
+        InboundMessage.uidvalidity == bindparam("validity"),
+        keyed(InboundMessage.uid),
+    )
 )
 
 
@@ -137,9 +142,7 @@ class BatchRunner:
             lookups = ReplyLookups(session, p.settings)
             seen = seen_coordinates(session, mails)
             ids = {x.parsed.message_id for x in prepared if x.parsed is not None and x.parsed.message_id}
-            known_ids = (
-                {i for (i,) in session.connection().execute(_KNOWN_IDS, {"keys": sorted(ids)})} if ids else set()
-            )
+            known_ids = {i for (i,) in _KNOWN_IDS.execute(session.connection(), sorted(ids)).all()} if ids else set()
             lookups.preload_senders(x.parsed.sender for x in prepared if x.parsed is not None)
             lookups.preload_numbers(normalise_invoice_number(r) for x in prepared for r in x.refs or ())
             lookups.preload_matchers(
@@ -222,8 +225,7 @@ def seen_coordinates(session: Session, mails: Sequence[InboundMail]) -> set[Coor
         groups.setdefault((mail.mailbox, mail.uidvalidity), []).append(mail.uid)
     seen: set[Coordinates] = set()
     for (mailbox, validity), uids in groups.items():
-        params = {"mailbox": mailbox, "validity": validity, "keys": uids}
-        for (uid,) in session.connection().execute(_SEEN, params):
+        for (uid,) in _SEEN.execute(session.connection(), uids, mailbox=mailbox, validity=validity).all():
             seen.add((mailbox, validity, uid))
     return seen
 

@@ -28,11 +28,11 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_state
-from sqlalchemy.sql.elements import BindParameter
 
 from bot.adapters.db.models import Client, Contact, Invoice, OutboxMessage, Promise
 from bot.app.batch_rows import INVOICES_TABLE, InvoiceRow
 from bot.app.compose import Composer
+from bot.app.keyed_select import KeyedSelect
 from bot.app.profiles import ProfileView, current_profiles
 from bot.app.reply_writes import BatchWrites
 from bot.app.settings import Settings
@@ -49,35 +49,42 @@ OUTSTANDING_STATES = [s.value for s in OUTSTANDING]
 #: (number, amount, amount paid, due date) of an outstanding invoice, what matching reads.
 OutstandingRow = tuple[str, Decimal, Decimal, date]
 
-
 _PENDING_INDEX = "relance.pending_by_type"
 
-# The batch's reads, built once (``keys``: an expanding IN list). Column reads go through the session's
-# connection: Core rows, the same values, without the ORM's per-statement work.
-#: The expanding IN list of the batch's statements (here and in ``inbox_batch``), passed as ``{"keys": [...]}``.
-KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
-_CONTACTS_BY_EMAIL = select(Contact.client_id, Contact.email).where(Contact.email.in_(KEYS))
-_CLIENTS = select(Client.client_id, Client.name, Client.language, Client.profile).where(Client.client_id.in_(KEYS))
+# The batch's reads, built once, each over a list of keys (``keyed_select``). Column reads go through the
+# session's connection: Core rows, the same values, without the ORM's per-statement work.
+_CONTACTS_BY_EMAIL = KeyedSelect(lambda keyed: select(Contact.client_id, Contact.email).where(keyed(Contact.email)))
+_CLIENTS = KeyedSelect(
+    lambda keyed: select(Client.client_id, Client.name, Client.language, Client.profile).where(keyed(Client.client_id))
+)
 # The state is tested on the clients' invoices only (``state || ''`` cannot use an index): SQLite, without
 # statistics, otherwise read them through the state's index, i.e. every outstanding invoice of the ledger,
 # for each batch (5 ms a batch on 10,000 invoices, growing with the ledger; 1.8 ms through the client's index).
-_OUTSTANDING_OF = (
-    select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
-    .where(Invoice.client_id.in_(KEYS), Invoice.state.concat("").in_(OUTSTANDING_STATES))
-    .order_by(Invoice.number)
+_OUTSTANDING_OF = KeyedSelect(
+    lambda keyed: (
+        select(Invoice.number, Invoice.client_id, Invoice.amount, Invoice.amount_paid, Invoice.due_date)
+        .where(keyed(Invoice.client_id), Invoice.state.concat("").in_(OUTSTANDING_STATES))
+        .order_by(Invoice.number)
+    )
 )
 #: Every column of the matched invoices, with the columns' own types (``batch_rows.InvoiceRow``).
-INVOICE_ROWS = select(*INVOICES_TABLE.columns).where(INVOICES_TABLE.c.number.in_(KEYS))
-_PENDING_PROMISES = select(Promise).where(Promise.invoice_number.in_(KEYS), Promise.status == "pending")
-_ACKS_SINCE = select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
-    OutboxMessage.kind == "ack",
-    OutboxMessage.client_id.in_(KEYS),
-    OutboxMessage.created_at >= bindparam("since"),
+INVOICE_ROWS = KeyedSelect(lambda keyed: select(*INVOICES_TABLE.columns).where(keyed(INVOICES_TABLE.c.number)))
+_PENDING_PROMISES = KeyedSelect(
+    lambda keyed: select(Promise).where(keyed(Promise.invoice_number), Promise.status == "pending")
 )
-_NUMBERED = select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
-    Invoice.normalised_number.in_(KEYS)
+_ACKS_SINCE = KeyedSelect(
+    lambda keyed: select(OutboxMessage.client_id, OutboxMessage.recipients, OutboxMessage.created_at).where(
+        OutboxMessage.kind == "ack",
+        keyed(OutboxMessage.client_id),
+        OutboxMessage.created_at >= bindparam("since"),
+    )
 )
-_NUMBERS_OF = select(Invoice.number, Invoice.client_id).where(Invoice.client_id.in_(KEYS))
+_NUMBERED = KeyedSelect(
+    lambda keyed: select(Invoice.number, Invoice.client_id, Invoice.normalised_number).where(
+        keyed(Invoice.normalised_number)
+    )
+)
+_NUMBERS_OF = KeyedSelect(lambda keyed: select(Invoice.number, Invoice.client_id).where(keyed(Invoice.client_id)))
 
 
 class ClientRow(NamedTuple):
@@ -150,7 +157,7 @@ class ReplyLookups:
         if not wanted:
             return
         found: dict[str, set[str]] = {}
-        for client_id, email in self.session.connection().execute(_CONTACTS_BY_EMAIL, {"keys": sorted(wanted)}):
+        for client_id, email in _CONTACTS_BY_EMAIL.execute(self.session.connection(), sorted(wanted)).all():
             found.setdefault(email, set()).add(client_id)
         for email, owners in found.items():
             self._senders[email] = (sorted(owners), SenderTrust.CONTACT)
@@ -163,11 +170,11 @@ class ReplyLookups:
             return
         for client_id in wanted:
             self._invoices[client_id] = []
-        keys = {"keys": sorted(wanted)}
+        keys = sorted(wanted)
         connection = self.session.connection()
-        for row in connection.execute(_CLIENTS, keys):
+        for row in _CLIENTS.execute(connection, keys).all():
             self._clients[row[0]] = ClientRow(*row)
-        for number, client_id, amount, paid, due in connection.execute(_OUTSTANDING_OF, keys):
+        for number, client_id, amount, paid, due in _OUTSTANDING_OF.execute(connection, keys).all():
             self._invoices[client_id].append((number, amount, paid, due))
 
     def load_invoices(self, numbers: Iterable[str]) -> None:
@@ -176,12 +183,13 @@ class ReplyLookups:
         wanted = sorted(set(numbers) - set(self._entities))
         for i in range(0, len(wanted), 500):
             part = wanted[i : i + 500]
-            for row in self.session.connection().execute(INVOICE_ROWS, {"keys": part}):
+            for row in INVOICE_ROWS.execute(self.session.connection(), part).all():
                 invoice = InvoiceRow(row)
                 self._entities[invoice.number] = invoice
             for number in part:
                 self._promises[number] = []
-            for promise in self.session.scalars(_PENDING_PROMISES, {"keys": part}):
+            statement, params = _PENDING_PROMISES.form(self.session.connection().dialect.name, part)
+            for promise in self.session.scalars(statement, params):
                 self._promises[promise.invoice_number].append(promise)
 
     def preload_acks(self, since: datetime) -> None:
@@ -189,9 +197,9 @@ class ReplyLookups:
         self._acks_since = since
         clients = list(self._invoices)
         for i in range(0, len(clients), 500):
-            for client_id, recipients, created in self.session.connection().execute(
-                _ACKS_SINCE, {"keys": clients[i : i + 500], "since": since}
-            ):
+            for client_id, recipients, created in _ACKS_SINCE.execute(
+                self.session.connection(), clients[i : i + 500], since=since
+            ).all():
                 self._acks.setdefault(client_id, []).append((list(recipients), created))
 
     def preload_numbers(self, norms: Iterable[str]) -> None:
@@ -200,7 +208,7 @@ class ReplyLookups:
         for norm in wanted:
             self._by_norm[norm] = []
         for i in range(0, len(wanted), 500):
-            for number, owner, norm in self.session.connection().execute(_NUMBERED, {"keys": wanted[i : i + 500]}):
+            for number, owner, norm in _NUMBERED.execute(self.session.connection(), wanted[i : i + 500]).all():
                 self._by_norm[norm].append((number, owner))
 
     def preload_matchers(self, client_ids: Iterable[str]) -> None:
@@ -208,7 +216,7 @@ class ReplyLookups:
         wanted = sorted(set(client_ids) - set(self._matchers))
         numbers: dict[str, list[str]] = {c: [] for c in wanted}
         for i in range(0, len(wanted), 500):
-            for number, client_id in self.session.connection().execute(_NUMBERS_OF, {"keys": wanted[i : i + 500]}):
+            for number, client_id in _NUMBERS_OF.execute(self.session.connection(), wanted[i : i + 500]).all():
                 numbers[client_id].append(number)
         for client_id, found in numbers.items():
             self._matchers[client_id] = matcher_over(tuple(found))

@@ -16,7 +16,7 @@ NOW = datetime(2026, 11, 4, 9, 30, tzinfo=UTC)  # not the ledger's import time
 
 
 def rows(session: Session, *numbers: str) -> dict[str, InvoiceRow]:
-    return {r.number: r for r in map(InvoiceRow, session.connection().execute(INVOICE_ROWS, {"keys": list(numbers)}))}
+    return {r.number: r for r in map(InvoiceRow, INVOICE_ROWS.execute(session.connection(), list(numbers)))}
 
 
 def test_a_row_holds_what_the_entity_holds(two_client_ledger: sessionmaker[Session]) -> None:
