@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Connection,
     Dialect,
     Insert,
@@ -64,8 +65,10 @@ def insert_rows(
     tab: Table,
     rows: Sequence[Mapping[str, Any]],
     shared: Mapping[str, Any],
+    memo: SharedMemo | None = None,
 ) -> None:
-    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all)."""
+    """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all);
+    ``memo``: see ``insert_many``."""
     if not rows:
         return
     per_row = list(rows[0])
@@ -77,7 +80,7 @@ def insert_rows(
     names = (*per_row, *done_shared)
     statement = _insert_statement(tab, names)
     positions = {name: i for i, name in enumerate(per_row)}
-    converted = [(positions[name], convert) for name, convert in _converters(tab, per_row, conn)]
+    converted = [(positions[name], convert) for name, convert in _converters(tab, per_row, conn, memo)]
     for begin in range(0, len(rows), CHUNK):
         chunk = rows[begin : begin + CHUNK]
         # Column by column: one call per column and chunk instead of one per value.
@@ -107,19 +110,41 @@ def _positional_sql(statement: Insert, names: tuple[str, ...], dialect: Dialect)
 #: Values whose processed form depends only on their type and value, so a column processes each once. Not
 #: floats (0.0 == -0.0) nor decimals (Decimal("1.0") == Decimal("1.00")), which print differently.
 _MEMO_TYPES = (type(None), str, bool, int, date, datetime)
-
+#: Scalars inside a JSON list or dict that make its key (``_flat_key``): equal ones print the same, once their
+#: type is part of the key (``True == 1``).
+_FLAT_TYPES = (type(None), str, bool, int)
 
 _MISSING = object()
 
+#: Processed JSON containers of one batch's inserts by identity (``id`` → (the value, kept alive so that its
+#: id is not reused, its processed form)): a reply's evidence list goes into its classification and its audit
+#: entry, one JSON dump.
+SharedMemo = dict[int, tuple[object, Any]]
+
+
+def _flat_key(value: list[Any] | dict[Any, Any]) -> tuple[Any, ...] | None:
+    """A key equal for two lists (or dicts) exactly when their JSON is the same, or None when the container
+    holds anything but ``_FLAT_TYPES`` (nested containers, floats)."""
+    flat = _FLAT_TYPES
+    if isinstance(value, list):
+        if all(type(item) in flat for item in value):
+            return (list, *[(type(item), item) for item in value])
+        return None
+    if all(type(k) is str and type(v) in flat for k, v in value.items()):
+        return (dict, *[(k, type(v), v) for k, v in value.items()])
+    return None
+
 
 class _Column:
-    """One column's bind processor, remembering what it made of the values seen (see ``_MEMO_TYPES``)."""
+    """One column's bind processor, remembering what it made of the values seen (see ``_MEMO_TYPES``, and
+    ``_flat_key`` and ``SharedMemo`` for JSON lists and dicts)."""
 
-    __slots__ = ("memo", "process")
+    __slots__ = ("memo", "process", "shared")
 
-    def __init__(self, process: Callable[[Any], Any]) -> None:
+    def __init__(self, process: Callable[[Any], Any], shared: SharedMemo | None = None) -> None:
         self.process = process
         self.memo: dict[tuple[Any, ...], Any] = {}
+        self.shared = shared
 
     def column(self, values: list[Any]) -> list[Any]:
         """The processed ``values``, each distinct one processed once (see ``_MEMO_TYPES``; the zone is part of a
@@ -128,26 +153,51 @@ class _Column:
         done: list[Any] = []
         for value in values:
             kind = type(value)
-            if kind not in memo_types:
+            key: tuple[Any, ...] | None
+            if kind in memo_types:
+                key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)
+            elif kind is list or kind is dict:
+                key = _flat_key(value)
+            else:
                 done.append(process(value))
                 continue
-            key = (kind, value, value.tzinfo) if kind is datetime else (kind, value)
+            if key is None:
+                done.append(self._shared(value))
+                continue
             hit = memo.get(key, missing)
             if hit is missing:
                 hit = memo[key] = process(value)
             done.append(hit)
         return done
 
+    def _shared(self, value: Any) -> Any:
+        if self.shared is None:
+            return self.process(value)
+        hit = self.shared.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = self.shared[id(value)] = (value, self.process(value))
+        return hit[1]
 
-def _converters(tab: Table, names: Sequence[str], conn: Connection) -> list[tuple[str, _Column]]:
-    return [(n, _Column(p)) for n in names if (p := _processor(tab, n, conn)) is not None]
+
+def _converters(
+    tab: Table, names: Sequence[str], conn: Connection, shared: SharedMemo | None = None
+) -> list[tuple[str, _Column]]:
+    # The shared memo only for JSON columns: their processors all write the same JSON for the same value.
+    return [
+        (n, _Column(p, shared if isinstance(tab.c[n].type, JSON) else None))
+        for n in names
+        if (p := _processor(tab, n, conn)) is not None
+    ]
 
 
-def insert_many(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_many(
+    conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]], shared: SharedMemo | None = None
+) -> None:
     """``conn.execute(insert(tab), rows)`` (rows with the same keys), each distinct value processed once.
 
     Columns left out take their scalar default, as with a Core insert; a table with a callable default left
-    out is inserted the Core way.
+    out is inserted the Core way. ``shared``: JSON containers processed by earlier inserts of the same
+    values, by identity (see ``SharedMemo``; the values must not change meanwhile).
     """
     if not rows:
         return
@@ -160,7 +210,7 @@ def insert_many(conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]])
             conn.execute(insert(tab), list(rows))
             return
         defaults[col.name] = col.default.arg
-    insert_rows(conn, tab, rows, defaults)
+    insert_rows(conn, tab, rows, defaults, shared)
 
 
 @functools.lru_cache(maxsize=256)

@@ -9,7 +9,7 @@ from sqlalchemy import Table, bindparam, insert, text, update
 
 from bot.adapters.db.engine import open_database
 from bot.adapters.db.models import AuditEntry, Client, OutboxMessage, ReviewItem
-from bot.app.bulk_insert import insert_many, insert_rows, update_many
+from bot.app.bulk_insert import SharedMemo, insert_many, insert_rows, update_many
 
 AUDIT = cast("Table", AuditEntry.__table__)
 NOW = datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -114,6 +114,48 @@ def test_insert_many_and_update_many_store_what_core_statements_store(db_url: st
     assert results[1][0][11:13] == ("sent", "1")  # status, attempts
 
 
+def test_json_values_that_look_alike_keep_their_own_json(db_url: str) -> None:
+    """Lists and dicts are processed once per content, and a container given to two inserts of one batch once:
+    values equal in Python but written differently in JSON (True and 1, 0 and 0.0, key order, nested) each
+    keep what a Core insert writes."""
+    shared_evidence = [{"rule": "r", "weight": 1.0}, {"rule": "s", "weight": -0.0}]
+    news: list[Any] = [
+        {"a": True},
+        {"a": 1},
+        {"a": 1.0},
+        {"b": 2, "a": 1},
+        {"a": 1, "b": 2},
+        ["x", 1],
+        ["x", True],
+        ["x", 1.0],
+        [],
+        {},
+        {"a": None},
+        {"a": {"nested": 1}},
+        {"a": {"nested": True}},
+        {"1": "one"},
+        {1: "one"},
+        shared_evidence,
+        ["x", 1],
+        {"a": True},
+    ]
+    rows = [{"entity_id": f"N{i}", "new": new, "evidence": shared_evidence} for i, new in enumerate(news)]
+    fixed = {"at": NOW, "actor": "bot", "entity": "invoice", "action": "x", "old": None, "reason": "r"}
+    engine = open_database(db_url)
+    with engine.begin() as conn:
+        conn.execute(insert(AUDIT), [row | fixed for row in rows])
+        memo: SharedMemo = {}
+        insert_many(conn, AUDIT, [row | fixed for row in rows], memo)
+        insert_many(conn, AUDIT, [row | fixed for row in rows], memo)  # the same containers again
+        stored = conn.execute(text(f"SELECT {COLUMNS} FROM audit_log ORDER BY id")).all()
+    n = len(rows)
+    assert stored[:n] == stored[n : 2 * n] == stored[2 * n :]
+    written = [row[6] for row in stored[:n]]
+    assert written[0] != written[1] != written[2] and written[3] != written[4] and written[5] != written[6]
+    assert written[11] != written[12] and written[13] == written[14]
+    assert {row[8] for row in stored} == {stored[0][8]} and "-0.0" in stored[0][8]
+
+
 def test_insert_many_falls_back_to_core_for_a_callable_default(db_url: str) -> None:
     engine = open_database(db_url)
     review = cast("Table", ReviewItem.__table__)
@@ -135,10 +177,14 @@ def test_allocated_ids_are_those_inserts_take_and_never_collide(db_url: str) -> 
     table = cast("Table", InboundMessage.__table__)
 
     def row(uid: int, **extra: Any) -> dict[str, Any]:
-        return {"mailbox": "m", "uidvalidity": 1, "uid": uid, "raw": b"x", "status": "processed"} | {
-            "received_at": NOW,
-            "processed_at": NOW,
-        } | extra
+        return (
+            {"mailbox": "m", "uidvalidity": 1, "uid": uid, "raw": b"x", "status": "processed"}
+            | {
+                "received_at": NOW,
+                "processed_at": NOW,
+            }
+            | extra
+        )
 
     with transaction(factory) as session:
         session.add(InboundMessage(**row(1)))
