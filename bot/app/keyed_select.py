@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Connection, Select, String, bindparam, func, select
-from sqlalchemy.engine import Result
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import BindParameter
 
 Ts = TypeVarTuple("Ts")
@@ -51,7 +51,7 @@ class KeyedSelect(Generic[*Ts]):
             return self.json, {"keys_json": json.dumps(list(keys)), **params}
         return self.expanding, {"keys": list(keys), **params}
 
-    def execute(self, connection: Connection, keys: Sequence[Any], **params: Any) -> Result[*Ts]:
+    def execute(self, connection: Connection, keys: Sequence[Any], **params: Any) -> CursorResult[*Ts]:
         """Run on ``connection``; an empty ``keys`` still runs (and finds nothing)."""
         statement, values = self.form(connection.dialect.name, keys, **params)
         return connection.execute(statement, values)

@@ -110,8 +110,12 @@ def match_reply(
                 invoices.append(number)
                 reasons.append(f"'{ref}' → {number} ({why})")
     if client_id is not None and foreign is None:
-        outstanding = _outstanding(session, client_id, lookups)
-        for number in numbers_written([n for n, *_ in outstanding], parsed):
+        outstanding = (
+            lookups.outstanding_numbers(client_id)
+            if lookups is not None
+            else [n for n, *_ in _outstanding(session, client_id, None)]
+        )
+        for number in numbers_written(outstanding, parsed):
             if number not in invoices:
                 invoices.append(number)
                 reasons.append(f"{number} written in the message (ledger number of the client)")

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.adapters.db.models import ClassificationRecord, InboundMessage, Invoice
 from bot.app import inbox_batch, reply_lookups
+from bot.app.clock import FixedClock
+from bot.app.inbox import InboxProcessor
 from bot.app.keyed_select import KeyedSelect
 from bot.app.reply_lookups import _OUTSTANDING_OF, ClientRow, ReplyLookups
 from bot.app.settings import load_settings
+from bot.app.wiring import make_renderer
+from tests.fakes import ListMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,3 +91,57 @@ def test_a_batch_reads_its_clients_and_their_outstanding_invoices(
         assert lookups.loaded_client("A1") == ClientRow("A1", "Atelier Alpha", "fr", "standard")
         assert lookups.loaded_client("B2") is None
         assert [row[0] for row in lookups.outstanding("A1")] == ["INV-1", "INV-2"]
+
+
+def test_outstanding_rows_hold_what_the_orm_reads(two_client_ledger: sessionmaker[Session]) -> None:
+    """Read raw and converted on demand by the columns' own processors: the same values and types as the ORM's
+    (amounts as two-decimal Decimals, due dates as dates), the numbers alone without converting."""
+    settings = load_settings(ROOT / "config", env={})
+    with two_client_ledger() as session:
+        with session.begin():
+            session.execute(text("UPDATE invoices SET amount_paid = 0.1 WHERE number = 'INV-2'"))
+        lookups = ReplyLookups(session, settings)
+        lookups.preload_invoices(["A1", "B2"])
+        assert lookups.outstanding_numbers("A1") == ["INV-1", "INV-2"]
+        for client in ("A1", "B2"):
+            expected = [
+                (i.number, i.amount, i.amount_paid, i.due_date)
+                for i in session.scalars(select(Invoice).where(Invoice.client_id == client).order_by(Invoice.number))
+            ]
+            got = lookups.outstanding(client)
+            assert got == expected
+            assert [tuple(map(type, row)) for row in got] == [tuple(map(type, row)) for row in expected]
+            assert [str(row[1]) for row in got] == [str(row[1]) for row in expected]  # 1200.00, 99.90
+        assert lookups.outstanding("A1")[1][2] == Decimal("0.10") and str(lookups.outstanding("A1")[1][2]) == "0.10"
+
+
+def _reply(i: int, sender: str, body: str) -> bytes:
+    return (
+        f"From: <{sender}>\r\nTo: collections@relance.test\r\nSubject: Paiement\r\n"
+        f"Date: Tue, 03 Nov 2026 10:0{i}:00 +0100\r\nMessage-ID: <a{i}@test>\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def test_a_batch_matches_replies_without_numbers_by_amount_or_only_invoice(
+    two_client_ledger: sessionmaker[Session],
+) -> None:
+    settings = load_settings(ROOT / "config", env={})
+    processor = InboxProcessor(
+        two_client_ledger, settings, FixedClock(datetime(2026, 11, 3, 11, tzinfo=UTC)), make_renderer(settings)
+    )
+    messages = [
+        _reply(1, "compta@alpha.test", "Bonjour,\r\n\r\nNous réglerons 300,00 EUR le 20/11/2026.\r\n"),
+        _reply(2, "ap@beta.test", "Hello,\r\n\r\nWe will pay on 20 November 2026.\r\n"),
+        _reply(3, "compta@alpha.test", "Bonjour,\r\n\r\nNous réglerons le 20/11/2026.\r\n"),
+    ]
+    processor.run_once(ListMailbox(messages))
+    with two_client_ledger() as session:
+        rows = session.execute(
+            select(InboundMessage.message_id, ClassificationRecord.invoice_numbers, ClassificationRecord.match_reasons)
+            .join(ClassificationRecord, ClassificationRecord.inbound_id == InboundMessage.id)
+            .order_by(InboundMessage.uid)
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [("a1@test", ["INV-2"]), ("a2@test", ["INV-3"]), ("a3@test", [])]
+    assert "INV-2: amount 300.00 equals its balance" in rows[0][2]
+    assert "INV-3: the client's only open invoice" in rows[1][2]
