@@ -149,7 +149,83 @@ def message_from_bytes(data: bytes) -> IndexedMessage:
     """Exactly ``email.message_from_bytes(data)`` (compat32 policy), only faster; parts are
     :class:`IndexedMessage`."""
     text = data.decode("ASCII", errors="surrogateescape")
+    simple = single_part(data, text)
+    if simple is not None:
+        return simple
+    return _feed_parse(text)
+
+
+def _feed_parse(text: str) -> IndexedMessage:
+    """The stdlib feed parser's way (with the boundary patterns above)."""
     parser = _FeedParser(IndexedMessage, policy=compat32)
     for start in range(0, len(text), _CHUNK):
         parser.feed(text[start : start + _CHUNK])
     return cast(IndexedMessage, parser.close())
+
+
+#: Content types whose body the feed parser splits further (parts, an attached message, delivery reports).
+_NESTED_MAINTYPES = frozenset(("multipart", "message"))
+#: A Content-Type line declaring a multipart or message/* type: an early way out only (the type is decided
+#: after the scan, exactly as the parser does, whatever this says).
+_NESTED_TYPE = re.compile(r"content-type:[ \t]*\"?(?:multipart|message)/", re.IGNORECASE)
+
+
+def single_part(data: bytes, text: str) -> IndexedMessage | None:
+    """What the feed parser makes of ``text`` (``data`` decoded as ASCII with surrogate escapes: the same
+    characters at the same offsets) when it is a plain single-part message; None for anything else.
+
+    Most replies are one text part: the headers, a blank line, the body. For them the feed parser's work (a
+    line buffer, a generator resumed per line, a throw-away message built to probe the factory) comes down to
+    this: the header lines (``headerRE``) up to the first blank line, each header's lines stored as
+    ``compat32.header_source_parse`` does, and the rest of the text as the payload. Whatever takes another
+    turn in ``_parsegen``/``_parse_headers`` — a missing blank line, a continuation line first, an envelope
+    "From " line, a line opening on a colon, a multipart or message/* type — returns None: the caller runs
+    the feed parser itself.
+    """
+    header_re = feedparser.headerRE  # type: ignore[attr-defined]
+    headers: list[list[str]] = []
+    pos, size = 0, len(text)
+    body_start = size
+    cr = data.find(b"\r")
+    while pos < size:
+        # The end of the line as the parser's buffer cuts it ("\r\n", "\r" or "\n"); two memchr-speed
+        # finds in the bytes (the text is wide as soon as one byte is not ASCII), where a regex search for the
+        # three line ends costs ~80 instructions a character.
+        lf = data.find(b"\n", pos)
+        if 0 <= cr < pos:
+            cr = data.find(b"\r", pos)
+        if cr < 0 or (0 <= lf < cr):
+            stop = lf  # the line ends at the "\n", or at the end of the text when -1
+            end = size if lf < 0 else lf + 1
+        else:
+            stop = cr
+            end = cr + 2 if lf == cr + 1 else cr + 1
+        line = text[pos:end]
+        if not header_re.match(line):
+            if stop != pos:
+                return None  # no blank line between headers and body: the parser records a defect
+            body_start = end
+            break
+        first = line[0]
+        if first == " " or first == "\t":
+            if not headers:
+                return None  # a continuation line first: a defect
+            headers[-1].append(line)
+        elif first == ":" or line.startswith("From "):
+            return None  # a nameless header (defect) or an envelope line
+        else:
+            if (first == "C" or first == "c") and _NESTED_TYPE.match(line):
+                return None  # multipart or message/*: known early, before the scan of the remaining headers
+            headers.append([line])
+        pos = end
+    message = IndexedMessage(policy=compat32)
+    raw: list[tuple[str, Any]] = message._headers  # type: ignore[attr-defined]
+    for lines in headers:
+        # compat32.header_source_parse, inlined
+        name, value = lines[0].split(":", 1)
+        value = value.lstrip(" \t") + "".join(lines[1:]) if len(lines) > 1 else value.lstrip(" \t")
+        raw.append((name, value.rstrip("\r\n")))
+    if message.get_content_type() == "message/delivery-status" or message.get_content_maintype() in (_NESTED_MAINTYPES):
+        return None
+    message.set_payload(text[body_start:])
+    return message

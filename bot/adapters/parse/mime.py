@@ -132,6 +132,8 @@ def address_list(message: Message, *names: str) -> tuple[str, ...]:
             values.extend(header_text(v) for v in message.get_all(name) or [])
         except (TypeError, ValueError, LookupError, AttributeError):
             continue
+    if not values:
+        return ()  # no such header (Cc mostly): ``getaddresses([])`` still runs its tokenizer on ""
     simple = _simple_address(values[0]) if len(values) == 1 else None
     found: dict[str, None] = {}
     for _, address in [simple] if simple is not None else getaddresses(values):

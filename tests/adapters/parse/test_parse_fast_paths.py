@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.parse import autoreply, bounce, quotes
-from bot.adapters.parse.feed import IndexedMessage, message_from_bytes
-from bot.adapters.parse.mime import _plain, _simple_address, header_text
+from bot.adapters.parse.feed import IndexedMessage, message_from_bytes, single_part
+from bot.adapters.parse.mime import _plain, _simple_address, address_list, header_text
 from bot.adapters.parse.prefilter import _UNUSUAL_FOLDS, may_contain
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -68,6 +68,59 @@ def test_message_from_bytes_matches_the_stdlib_on_every_fixture() -> None:
     for path in files:
         raw = path.read_bytes()
         assert _tree(message_from_bytes(raw)) == _tree(email.message_from_bytes(raw)), path
+
+
+_SINGLE_PART = (
+    b"From: Compta <ap1@client1.test>\r\nTo: collections@relance.test\r\nSubject: Re: facture\r\n"
+    b" INV-1 (folded)\r\nX-Empty:\r\nX-Tab:\tvalue \t\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Bonjour,\r\n\r\nNous r\xc3\xa9glerons le 20/11.\r\nFrom here on\r\n"
+)
+
+
+def _variants(raw: bytes) -> list[bytes]:
+    lf = raw.replace(b"\r\n", b"\n")
+    return [raw, lf, raw.replace(b"\r\n", b"\r"), lf.replace(b"\n", b"\r", 3), raw.rstrip(b"\r\n"), lf[:60]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fast"),
+    [
+        *((variant, True) for variant in _variants(_SINGLE_PART)),
+        (_SINGLE_PART.split(b"\r\n\r\n")[0], True),  # headers only
+        (b"\r\nno headers at all\r\n", True),
+        (b"Subject: x\nnot a header line\n\nbody", False),  # no blank line: a defect
+        (b" continued first\nSubject: x\n\nbody", False),
+        (b"From someone@else Tue Nov  3 14:00:00 2026\nSubject: x\n\nbody", False),  # envelope line
+        (b"Subject: x\nFrom oops\n\nbody", False),
+        (b":nameless\nSubject: x\n\nbody", False),
+        (b"CONTENT-TYPE: Multipart/Mixed; boundary=b\n\n--b\n\none\n--b--\n", False),
+        (b"Content-Type:\n multipart/mixed; boundary=b\n\n--b\n\none\n--b--\n", False),  # type on the fold
+        (b"Content-Type: message/delivery-status\n\nReporting-MTA: dns; x\n", False),
+        (b"Content-Type: message/rfc822\n\nSubject: inner\n\nbody\n", False),
+        (b"Content-Type: text/plain\nContent-Type: multipart/mixed\n\nbody", False),  # the early way out
+        (b"Content-Type: multipartx\n\nbody", True),  # not a type the parser splits: text/plain
+    ],
+)
+def test_single_part_path_builds_the_stdlib_tree(raw: bytes, fast: bool) -> None:
+    text = raw.decode("ascii", "surrogateescape")
+    assert (single_part(raw, text) is not None) is fast
+    assert _tree(message_from_bytes(raw)) == _tree(email.message_from_bytes(raw))
+
+
+def test_single_part_path_on_shuffled_header_lines() -> None:
+    rng = random.Random(7)
+    lines = _SINGLE_PART.split(b"\r\n")
+    pieces = [b"Subject: s", b" folded", b"\tfolded", b"X-A: 1", b"", b"body", b"From x", b"Content-Type: text/html"]
+    for _ in range(300):
+        head = [rng.choice(pieces + lines) for _ in range(rng.randint(0, 8))]
+        raw = rng.choice([b"\r\n", b"\n", b"\r"]).join(head) + rng.choice([b"", b"\n", b"\r\n\r\nbody"])
+        assert _tree(message_from_bytes(raw)) == _tree(email.message_from_bytes(raw)), raw
+
+
+def test_absent_address_header_is_what_the_tokenizer_gives() -> None:
+    message = message_from_bytes(b"From: a@b.test\nTo: c@d.test\n\nbody")
+    assert getaddresses([]) == [] and address_list(message, "Cc") == () and address_list(message, "Cc", "Bcc") == ()
+    assert address_list(message, "Cc", "To") == ("c@d.test",)
 
 
 def test_indexed_headers_follow_changes() -> None:
