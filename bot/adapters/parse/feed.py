@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import types
+from collections.abc import KeysView
 from email import feedparser
 from email.message import Message
 from email.policy import compat32
@@ -90,6 +91,10 @@ class _FeedParser(feedparser.FeedParser):
     _parsegen = _PARSEGEN
 
 
+#: A Content-Type value with one parameter, a plain charset: its type holds no ";", quote, backslash nor "=".
+_SIMPLE_CHARSET = re.compile(r'[^;"\\=]*;[ \t]*charset=([a-z0-9_.:+-]+)[ \t]*', re.ASCII | re.IGNORECASE)
+
+
 class IndexedMessage(Message):
     """A compat32 :class:`Message` whose header look-ups go through a name index instead of a scan.
 
@@ -118,6 +123,9 @@ class IndexedMessage(Message):
         found = self._header_index().get(name.lower())
         if not found:
             return failobj
+        value = found[0][1]
+        if type(value) is str and value.isascii() and self.policy is compat32:
+            return value  # compat32.header_fetch_parse returns text without surrogate escapes as it is
         return self.policy.header_fetch_parse(*found[0])
 
     def get_all(self, name: str, failobj: Any = None) -> Any:
@@ -129,6 +137,10 @@ class IndexedMessage(Message):
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._header_index()
 
+    def header_names(self) -> KeysView[str]:
+        """The names of the headers present, lower-cased."""
+        return self._header_index().keys()
+
     def get_content_type(self) -> str:
         # Asked for several times per part (ours, get_content_maintype, the stdlib's own get_payload...);
         # it depends only on the headers (the index stands for them) and the default type.
@@ -139,6 +151,16 @@ class IndexedMessage(Message):
         content_type = super().get_content_type()
         self._content_type = (index, default, content_type)
         return content_type
+
+    def get_content_charset(self, failobj: Any = None) -> Any:
+        # "text/plain; charset=utf-8", the commonest Content-Type, read without the stdlib's parameter parser
+        # (a dozen calls): one parameter, unquoted, a plain token, nothing RFC 2231 — the stdlib lower-cases it.
+        value = self.get("content-type")
+        if type(value) is str:
+            simple = _SIMPLE_CHARSET.fullmatch(value)
+            if simple is not None:
+                return simple[1].lower()
+        return super().get_content_charset(failobj)
 
     def replace_header(self, _name: str, _value: Any) -> None:
         super().replace_header(_name, _value)

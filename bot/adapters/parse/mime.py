@@ -13,6 +13,8 @@ from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
+from bot.adapters.parse.feed import IndexedMessage
+
 #: Header values are cut to this length before any processing (a 1 MB Subject is an attack, not a subject).
 MAX_HEADER_CHARS = 8_000
 #: message/rfc822 and multipart nesting deeper than this is not walked.
@@ -122,6 +124,13 @@ def get_header(message: Message, name: str) -> str:
         return header_text(message.get(name))
     except (TypeError, ValueError, LookupError, AttributeError):
         return ""
+
+
+def lacks_headers(message: Message, names: frozenset[str]) -> bool:
+    """True when ``message`` has none of the headers ``names`` (lower-case): ``get_header`` gives "" for each."""
+    if isinstance(message, IndexedMessage):
+        return names.isdisjoint(message.header_names())
+    return not any(name in message for name in names)
 
 
 def address_list(message: Message, *names: str) -> tuple[str, ...]:

@@ -65,6 +65,9 @@ def vocab() -> Vocab:
 ALPHA_RUN = re.compile(r"[a-z][a-z]*")  # not "[a-z]+": the engine skips to a class, not to a repeat
 DIGIT = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"\d\d*")  # finditer: each maximal digit run (a class to skip to, see ALPHA_RUN)
+#: Found wherever ``\d\d\d\d-\d`` / ``\d[/.]\d`` is, and only there (see the iso and numeric gates).
+ISO_PROBE = re.compile(r"-(?<=\d\d\d\d-)\d")
+NUMERIC_PROBE = re.compile(r"[/.](?<=\d[/.])\d")
 
 
 @dataclass(frozen=True)
@@ -202,8 +205,10 @@ def patterns() -> list[tuple[str, re.Pattern[str], Gate]]:
     # Probes: patterns every match contains a match of, cheap to search (they start with a class or a literal).
     gates = {
         # iso, numeric: the pattern starts on a digit after no word character, so where a digit run starts.
-        "iso": Gate(digit=True, probe=re.compile(r"\d\d\d\d-\d"), at_digit_runs=True),
-        "numeric": Gate(digit=True, probe=re.compile(r"\d[/.]\d"), at_digit_runs=True),
+        # Their probes ("\d\d\d\d-\d", "\d[/.]\d") are written separator first, the digits before it checked
+        # by a look-behind: the engine then skips to the separator instead of trying every digit.
+        "iso": Gate(digit=True, probe=ISO_PROBE, at_digit_runs=True),
+        "numeric": Gate(digit=True, probe=NUMERIC_PROBE, at_digit_runs=True),
         "day_month": Gate((months,), digit=True, probe=re.compile(rf"\d{ordinal}(?: of)? ")),
         "month_day": Gate((months,), digit=True, probe=re.compile(r" \d")),
         "mid_month": Gate(month_text=True, literals=lits("mid")),

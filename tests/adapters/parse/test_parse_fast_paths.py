@@ -7,14 +7,15 @@ import random
 import re
 import sys
 from email.message import Message
+from email.policy import compat32
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 
 import pytest
 
 from bot.adapters.parse import autoreply, bounce, quotes
-from bot.adapters.parse.feed import IndexedMessage, message_from_bytes, single_part
-from bot.adapters.parse.mime import _plain, _simple_address, address_list, header_text
+from bot.adapters.parse.feed import _SIMPLE_CHARSET, IndexedMessage, message_from_bytes, single_part
+from bot.adapters.parse.mime import _plain, _simple_address, address_list, header_text, lacks_headers
 from bot.adapters.parse.prefilter import _UNUSUAL_FOLDS, may_contain
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -265,3 +266,71 @@ def test_plain_header_shortcut_is_only_taken_when_nothing_changes(value: str) ->
     else:
         changed = ("=?utf-8?q?caf=C3=A9?=", " lead", "trail ", "two  spaces", "tab\there", "nb\u00a0sp", "caf\udce9")
         assert value in changed
+
+
+def test_simple_charset_reads_like_the_stdlib_parameter_parser() -> None:
+    rng = random.Random(11)
+    odd = ["", ";", " ", "=", '"', "\\", "<x>", "*", "é", "\f", "\r\n ", "; format=flowed", "a=b"]
+    slots = [  # (what the fast path reads, anything else) for each piece of "type; charset=value "
+        (["text/plain", "TEXT/HTML", ""], ['"t";', *odd]),
+        ([";", "; ", ";\t"], odd),
+        (["charset=", "Charset="], ["CHARSET =", "charſet=", "charset*=", "charset*0=", *odd]),
+        (["utf-8", "UTF-8", "iso-8859-1", "x:y_z.w+v"], ['"utf-8"', "utf-8''x", "x%41", *odd]),
+        (["", " ", "\t"], odd),
+    ]
+    hits = 0
+    for _ in range(20_000):
+        value = "".join(rng.choice(good if rng.random() < 0.8 else bad) for good, bad in slots)
+        ours = IndexedMessage(policy=compat32)
+        stdlib = Message(policy=compat32)
+        for message in (ours, stdlib):
+            message["Content-Type"] = value
+        hits += _SIMPLE_CHARSET.fullmatch(value) is not None
+        assert ours.get_content_charset("none") == stdlib.get_content_charset("none"), value
+    assert hits > 1000
+    assert IndexedMessage(policy=compat32).get_content_charset("none") == "none"
+
+
+@pytest.mark.parametrize("value", ["plain", "caf\udce9", "", "é"])
+def test_header_values_are_what_compat32_fetches(value: str) -> None:
+    ours, stdlib = IndexedMessage(policy=compat32), Message(policy=compat32)
+    for message in (ours, stdlib):
+        message["Subject"] = value
+    assert type(ours.get("subject")) is type(stdlib.get("subject"))
+    assert str(ours.get("subject")) == str(stdlib.get("subject")) and ours.get_all("x", 1) == stdlib.get_all("x", 1)
+
+
+class _Recording(Message):
+    def __init__(self) -> None:
+        super().__init__(policy=compat32)
+        self.asked: set[str] = set()
+
+    def get(self, name: str, failobj: object = None) -> object:
+        self.asked.add(name.lower())
+        return super().get(name, failobj)
+
+
+def test_auto_reply_header_shortcut_covers_every_header_read() -> None:
+    empty = _Recording()  # no header: every one is read, none found
+    assert autoreply._header_reason(empty) is None and autoreply._weak_header_reason(empty) is None
+    assert empty.asked == autoreply._AUTO_HEADERS
+    message = _Recording()
+    message["Precedence"] = "list"  # nothing found before the last header of each check is read
+    assert autoreply._header_reason(message) is not None and autoreply._weak_header_reason(message) is not None
+    assert message.asked - {"list-id"} <= autoreply._AUTO_HEADERS and "list-id" in message.asked
+
+
+def test_auto_reply_header_shortcut_on_every_fixture() -> None:
+    taken = 0
+    for path in sorted(FIXTURES.rglob("*.eml")):
+        raw = path.read_bytes()
+        ours, stdlib = message_from_bytes(raw), email.message_from_bytes(raw)
+        lacking = lacks_headers(ours, autoreply._AUTO_HEADERS)
+        assert lacking == lacks_headers(stdlib, autoreply._AUTO_HEADERS), path
+        if lacking:
+            taken += 1
+            assert autoreply._header_reason(ours) is None and autoreply._weak_header_reason(ours) is None, path
+        for name in ("Auto-Submitted", "Precedence", "X-AutoReply-From"):
+            if ours.get(name) is not None:
+                assert not lacking, path
+    assert taken > 5

@@ -7,6 +7,7 @@ Texts are drawn from the characters and words the patterns care about, so that m
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from hypothesis import given, settings
@@ -174,3 +175,10 @@ def test_the_shortcuts_agree_on_a_reply() -> None:
     assert [r.written for r in invoice_refs.find_invoice_refs(t, folded=True)] == ["F2026-00101", "728"]
     assert [str(a.value) for a in amounts.find_amounts(t, folded=True)] == ["1234.56", "3000.00"]
     assert [m.kind for m in dates.find_dates(t, date(2026, 12, 1), folded=True)] == ["numeric"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"0123456789-/. a", "٣", "²"]), max_size=30))
+def test_separator_first_date_probes_find_what_the_digit_first_ones_find(t: str) -> None:
+    for probe, plain in ((date_patterns.ISO_PROBE, r"\d\d\d\d-\d"), (date_patterns.NUMERIC_PROBE, r"\d[/.]\d")):
+        assert (probe.search(t) is None) is (re.search(plain, t) is None), t
