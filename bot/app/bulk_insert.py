@@ -65,10 +65,10 @@ def insert_rows(
     tab: Table,
     rows: Sequence[Mapping[str, Any]],
     shared: Mapping[str, Any],
-    memo: SharedMemo | None = None,
+    json_memo: JsonMemo | None = None,
 ) -> None:
     """Insert ``rows`` (per-row values) into ``tab``, each completed with ``shared`` (the same for all);
-    ``memo``: see ``insert_many``."""
+    ``json_memo``: see ``insert_many``."""
     if not rows:
         return
     per_row = list(rows[0])
@@ -80,7 +80,7 @@ def insert_rows(
     names = (*per_row, *done_shared)
     statement = _insert_statement(tab, names)
     positions = {name: i for i, name in enumerate(per_row)}
-    converted = [(positions[name], convert) for name, convert in _converters(tab, per_row, conn, memo)]
+    converted = [(positions[name], convert) for name, convert in _converters(tab, per_row, conn, json_memo)]
     for begin in range(0, len(rows), CHUNK):
         chunk = rows[begin : begin + CHUNK]
         # Column by column: one call per column and chunk instead of one per value.
@@ -119,7 +119,7 @@ _MISSING = object()
 #: Processed JSON containers of one batch's inserts by identity (``id`` → (the value, kept alive so that its
 #: id is not reused, its processed form)): a reply's evidence list goes into its classification and its audit
 #: entry, one JSON dump.
-SharedMemo = dict[int, tuple[object, Any]]
+JsonMemo = dict[int, tuple[object, Any]]
 
 
 def _flat_key(value: list[Any] | dict[Any, Any]) -> tuple[Any, ...] | None:
@@ -137,14 +137,14 @@ def _flat_key(value: list[Any] | dict[Any, Any]) -> tuple[Any, ...] | None:
 
 class _Column:
     """One column's bind processor, remembering what it made of the values seen (see ``_MEMO_TYPES``, and
-    ``_flat_key`` and ``SharedMemo`` for JSON lists and dicts)."""
+    ``_flat_key`` and ``JsonMemo`` for JSON lists and dicts)."""
 
-    __slots__ = ("memo", "process", "shared")
+    __slots__ = ("json_memo", "memo", "process")
 
-    def __init__(self, process: Callable[[Any], Any], shared: SharedMemo | None = None) -> None:
+    def __init__(self, process: Callable[[Any], Any], json_memo: JsonMemo | None = None) -> None:
         self.process = process
         self.memo: dict[tuple[Any, ...], Any] = {}
-        self.shared = shared
+        self.json_memo = json_memo
 
     def column(self, values: list[Any]) -> list[Any]:
         """The processed ``values``, each distinct one processed once (see ``_MEMO_TYPES``; the zone is part of a
@@ -162,7 +162,7 @@ class _Column:
                 done.append(process(value))
                 continue
             if key is None:
-                done.append(self._shared(value))
+                done.append(self._by_identity(value))
                 continue
             hit = memo.get(key, missing)
             if hit is missing:
@@ -170,34 +170,34 @@ class _Column:
             done.append(hit)
         return done
 
-    def _shared(self, value: Any) -> Any:
-        if self.shared is None:
+    def _by_identity(self, value: Any) -> Any:
+        if self.json_memo is None:
             return self.process(value)
-        hit = self.shared.get(id(value))
+        hit = self.json_memo.get(id(value))
         if hit is None or hit[0] is not value:
-            hit = self.shared[id(value)] = (value, self.process(value))
+            hit = self.json_memo[id(value)] = (value, self.process(value))
         return hit[1]
 
 
 def _converters(
-    tab: Table, names: Sequence[str], conn: Connection, shared: SharedMemo | None = None
+    tab: Table, names: Sequence[str], conn: Connection, json_memo: JsonMemo | None = None
 ) -> list[tuple[str, _Column]]:
-    # The shared memo only for JSON columns: their processors all write the same JSON for the same value.
+    # The identity memo only for JSON columns: their processors all write the same JSON for the same value.
     return [
-        (n, _Column(p, shared if isinstance(tab.c[n].type, JSON) else None))
+        (n, _Column(p, json_memo if isinstance(tab.c[n].type, JSON) else None))
         for n in names
         if (p := _processor(tab, n, conn)) is not None
     ]
 
 
 def insert_many(
-    conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]], shared: SharedMemo | None = None
+    conn: Connection, tab: Table, rows: Sequence[Mapping[str, Any]], json_memo: JsonMemo | None = None
 ) -> None:
     """``conn.execute(insert(tab), rows)`` (rows with the same keys), each distinct value processed once.
 
     Columns left out take their scalar default, as with a Core insert; a table with a callable default left
-    out is inserted the Core way. ``shared``: JSON containers processed by earlier inserts of the same
-    values, by identity (see ``SharedMemo``; the values must not change meanwhile).
+    out is inserted the Core way. ``json_memo``: JSON containers processed by earlier inserts of the same
+    values, by identity (see ``JsonMemo``; the values must not change meanwhile).
     """
     if not rows:
         return
@@ -210,7 +210,7 @@ def insert_many(
             conn.execute(insert(tab), list(rows))
             return
         defaults[col.name] = col.default.arg
-    insert_rows(conn, tab, rows, defaults, shared)
+    insert_rows(conn, tab, rows, defaults, json_memo)
 
 
 @functools.lru_cache(maxsize=256)

@@ -20,7 +20,7 @@ invoices matched (:meth:`ReplyLookups.load_invoices`), as plain rows its actions
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
@@ -194,7 +194,7 @@ class ReplyLookups:
                 col.type.dialect_impl(dialect).result_processor(dialect, code)
                 for col, code in zip(_RAW, codes, strict=True)
             ]
-        rows: list[Any] = list(result.all())
+        rows: Sequence[Any] = result.all()
         for number, client_id, amount, paid, due in rows:
             self._invoices[client_id].append((number, amount, paid, due))
 

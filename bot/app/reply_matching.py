@@ -110,12 +110,7 @@ def match_reply(
                 invoices.append(number)
                 reasons.append(f"'{ref}' → {number} ({why})")
     if client_id is not None and foreign is None:
-        outstanding = (
-            lookups.outstanding_numbers(client_id)
-            if lookups is not None
-            else [n for n, *_ in _outstanding(session, client_id, None)]
-        )
-        for number in numbers_written(outstanding, parsed):
+        for number in numbers_written(_outstanding_numbers(session, client_id, lookups), parsed):
             if number not in invoices:
                 invoices.append(number)
                 reasons.append(f"{number} written in the message (ledger number of the client)")
@@ -177,6 +172,13 @@ def _stated_amounts(parsed: ParsedMessage, classification: Classification) -> li
     found = [classification.amount] if classification.amount is not None else []
     found += [a.value for a in find_amounts(parsed.reply_text[:20_000]) if a.value > 0]
     return list(dict.fromkeys(found))
+
+
+def _outstanding_numbers(session: Session, client_id: str, lookups: ReplyLookups | None) -> list[str]:
+    """The numbers of the client's outstanding invoices (a batch's lookups read them without their amounts)."""
+    if lookups is not None:
+        return lookups.outstanding_numbers(client_id)
+    return [number for number, *_ in _outstanding(session, client_id, None)]
 
 
 def _outstanding(

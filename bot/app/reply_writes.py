@@ -40,7 +40,7 @@ from bot.adapters.db.models import (
 )
 from bot.app.audit import audit_values
 from bot.app.batch_rows import INVOICES_TABLE, InvoiceRow
-from bot.app.bulk_insert import SharedMemo, insert_many, update_many
+from bot.app.bulk_insert import JsonMemo, insert_many, update_many
 from bot.app.inbound import NewInbound
 
 
@@ -201,7 +201,7 @@ class BatchWrites:
         executemany per table, values processed by their column types as a Core statement would, see
         ``bulk_insert.insert_many``)."""
         conn = session.connection()
-        shared: SharedMemo = {}  # a reply's evidence is both its classification's and its audit entry's
+        json_memo: JsonMemo = {}  # a reply's evidence is both its classification's and its audit entry's
         # The replies first: the other rows refer to them.
         insert_many(conn, cast(Table, InboundMessage.__table__), [row.values() for row in self.inbound.values()])
         for model, rows in (
@@ -213,7 +213,7 @@ class BatchWrites:
             (OutboxMessage, self.outbox),  # what ``outbox.insert_outbox`` does
         ):
             # On the table, not the mapped class: the ORM's bulk layer costs as much as the INSERT itself.
-            insert_many(conn, cast(Table, model.__table__), rows, shared)
+            insert_many(conn, cast(Table, model.__table__), rows, json_memo)
         for table, names, params in self._updates():
             update_many(conn, table, names, params)
         for rows in (self.classifications, self.promises, self.reviews, self.tasks, self.audit, self.outbox):

@@ -9,7 +9,7 @@ from sqlalchemy import Table, bindparam, insert, text, update
 
 from bot.adapters.db.engine import open_database
 from bot.adapters.db.models import AuditEntry, Client, OutboxMessage, ReviewItem
-from bot.app.bulk_insert import SharedMemo, insert_many, insert_rows, update_many
+from bot.app.bulk_insert import JsonMemo, insert_many, insert_rows, update_many
 
 AUDIT = cast("Table", AuditEntry.__table__)
 NOW = datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=UTC)
@@ -144,7 +144,7 @@ def test_json_values_that_look_alike_keep_their_own_json(db_url: str) -> None:
     engine = open_database(db_url)
     with engine.begin() as conn:
         conn.execute(insert(AUDIT), [row | fixed for row in rows])
-        memo: SharedMemo = {}
+        memo: JsonMemo = {}
         insert_many(conn, AUDIT, [row | fixed for row in rows], memo)
         insert_many(conn, AUDIT, [row | fixed for row in rows], memo)  # the same containers again
         stored = conn.execute(text(f"SELECT {COLUMNS} FROM audit_log ORDER BY id")).all()
