@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 
 from bot.adapters.imap_io import IoThread
-from bot.adapters.imap_session import FILING_FOLDERS, ImapConfig, ImapSession, TlsMode
+from bot.adapters.imap_session import FILING_FOLDERS, LARGE_MESSAGE, ImapConfig, ImapSession, TlsMode
 from bot.domain.errors import TemporaryError
 from bot.ports import InboundMail
 
@@ -124,10 +124,11 @@ class ImapMailbox:
         """Yield messages newer than the checkpoint, oldest first; all of them if UIDVALIDITY changed.
 
         The next batch is fetched while the caller works on the current one (one batch ahead, so at most two
-        batches are held; a large message is a batch of its own).
+        batches are held). A batch brings at most ``LARGE_MESSAGE`` octets of each message; a message that
+        fills them is fetched again whole, alone, in its turn.
         """
-        current, uids, large = self._io.run(self._session.search_new, after_uid, uidvalidity)
-        batches = _batches(uids, large, batch_size)
+        current, uids = self._io.run(self._session.search_new, after_uid, uidvalidity)
+        batches = (uids[i : i + batch_size] for i in range(0, len(uids), batch_size))
         ahead = self._prefetch(next(batches, None), current)
         try:
             while ahead is not None:
@@ -135,7 +136,9 @@ class ImapMailbox:
                 data = future.result()
                 ahead = self._prefetch(next(batches, None), current)
                 for uid in batch:
-                    raw = data.get(uid)
+                    raw = data.pop(uid, None)
+                    if raw is not None and len(raw) >= LARGE_MESSAGE:
+                        raw = self._io.run(self._session.fetch, [uid], current, None).get(uid)
                     if raw is None:
                         continue  # expunged since the search
                     self._last_uid = uid
@@ -208,20 +211,3 @@ class ImapMailbox:
         """
         self._drain()
         return self._io.run(self._session.wait_for_activity, timeout_s, self._last_uid)
-
-
-def _batches(uids: list[int], large: set[int], batch_size: int) -> Iterator[list[int]]:
-    batch: list[int] = []
-    for uid in uids:
-        if uid in large:
-            if batch:
-                yield batch
-                batch = []
-            yield [uid]
-            continue
-        batch.append(uid)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

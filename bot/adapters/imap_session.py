@@ -33,7 +33,8 @@ TlsMode = Literal["ssl", "starttls", "none"]
 #: The folders processed messages are filed into, by short name.
 FILING_FOLDERS = ("processed", "review", "quarantine")
 
-# Messages above this size are fetched one per FETCH: a batch of 20 MB messages must not hold gigabytes.
+# A batch's FETCH brings at most this many octets of each message; one that fills them is then fetched whole,
+# alone: a batch of 20 MB messages must not hold gigabytes.
 LARGE_MESSAGE = 1024 * 1024
 
 
@@ -168,8 +169,8 @@ class ImapSession:
         self.client = None
 
     # -- commands ----------------------------------------------------------------------------------
-    def search_new(self, after_uid: int, uidvalidity: int | None) -> tuple[int, list[int], set[int]]:
-        """UIDVALIDITY, UIDs newer than the checkpoint (all of them if UIDVALIDITY changed) and the large ones."""
+    def search_new(self, after_uid: int, uidvalidity: int | None) -> tuple[int, list[int]]:
+        """UIDVALIDITY and the UIDs newer than the checkpoint (all of them if UIDVALIDITY changed)."""
         if self.client is None:
             self.connect()  # SELECT shows the mailbox as it is now
         else:
@@ -190,25 +191,28 @@ class ImapSession:
         with self.errors("search"):
             # "n:*" always matches the highest UID, even one below n: filter.
             uids = sorted(uid for uid in self.client.search(["UID", f"{start}:*"]) if uid >= start)
-            # Large messages are fetched alone, so a batch never holds gigabytes; one SEARCH finds them all,
-            # which costs far less than fetching every message's size.
-            large = set(self.client.search(["UID", f"{start}:*", "LARGER", str(LARGE_MESSAGE)])) if uids else set()
-        return current, uids, large
+        return current, uids
 
-    def fetch(self, uids: list[int], uidvalidity: int) -> dict[int, bytes]:
-        """The messages of ``uids`` that still exist, by UID."""
+    def fetch(self, uids: list[int], uidvalidity: int, limit: int | None = LARGE_MESSAGE) -> dict[int, bytes]:
+        """The messages of ``uids`` that still exist, by UID: their first ``limit`` octets, or whole (None).
+
+        A message of ``limit`` octets or more may have been cut: the caller fetches it again, whole. This
+        costs the server less than asking for the sizes first (a SEARCH LARGER reads every message).
+        """
         if self.client is None:
             # A failed filing dropped the connection between two batches: go on in a new session, whose
             # UIDs mean the same messages only under the same UIDVALIDITY.
             self.connect()
             if self.uidvalidity != uidvalidity:
                 raise TemporaryError(f"IMAP {self.name}: UIDVALIDITY changed during a fetch")
+        section = "BODY.PEEK[]" if limit is None else f"BODY.PEEK[]<0.{limit}>"
         with self.errors("fetch"):
-            plain = _plain_fetch(self.client, uids)
+            plain = _plain_fetch(self.client, uids, section)
             if plain is not None:
                 return plain
-            data = self.client.fetch(uids, [b"BODY.PEEK[]"])
-        return {uid: item.get(b"BODY[]") or b"" for uid, item in data.items()}
+            data = self.client.fetch(uids, [section.encode("ascii")])
+        key = b"BODY[]" if limit is None else b"BODY[]<0>"
+        return {uid: item.get(key) or b"" for uid, item in data.items()}
 
     def file(self, mails: Sequence[InboundMail], leaf: str, known_uidvalidity: int) -> None:
         """File messages with one command (MOVE, or COPY + \\Deleted + UID EXPUNGE without MOVE).
@@ -279,11 +283,12 @@ def _announces_mail(responses: list[Any]) -> bool:
     return any(isinstance(r, tuple) and len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses)
 
 
-#: A message of a ``UID FETCH ... (BODY.PEEK[])`` response as servers write it: "n (UID u BODY[] {size}".
-_FETCHED = re.compile(rb"\d+ \(UID (\d+) BODY\[\] \{\d+\}")
+#: A message of a ``UID FETCH ... (BODY.PEEK[])`` response as servers write it: "n (UID u BODY[] {size}",
+#: with the origin after a partial fetch's ``BODY.PEEK[]<0.limit>``: "n (UID u BODY[]<0> {size}".
+_FETCHED = re.compile(rb"\d+ \(UID (\d+) BODY\[\](?:<0>)? \{\d+\}")
 
 
-def _plain_fetch(client: Any, uids: list[int]) -> dict[int, bytes] | None:
+def _plain_fetch(client: Any, uids: list[int], section: str = "BODY.PEEK[]") -> dict[int, bytes] | None:
     """The messages of ``uids`` by UID, read with imaplib's own parsing; None when the response has another
     shape (the caller then asks imapclient, whose general parser takes any).
 
@@ -293,7 +298,7 @@ def _plain_fetch(client: Any, uids: list[int]) -> dict[int, bytes] | None:
     imap = getattr(client, "_imap", None)
     if imap is None:
         return None
-    kind, data = imap.uid("FETCH", ",".join(map(str, uids)), "(BODY.PEEK[])")
+    kind, data = imap.uid("FETCH", ",".join(map(str, uids)), f"({section})")
     if kind != "OK":
         return None
     found: dict[int, bytes] = {}

@@ -13,6 +13,7 @@ import imapclient
 import pytest
 
 from bot.adapters.imap import ImapConfig, ImapMailbox
+from bot.adapters.imap_session import LARGE_MESSAGE
 from bot.domain.errors import ConfigError, TemporaryError
 from tests.servers.dovecot import Dovecot, ImapUser, simple_message
 
@@ -170,6 +171,21 @@ def test_20_mb_messages_arrive_whole_and_in_order(
         dovecot_server.deliver(dovecot_user, raw)
     got = list(box.fetch_new(0, None, batch_size=100))
     assert [m.raw for m in got] == sent and len(big) > 20_000_000
+
+
+def test_messages_around_the_batch_fetch_limit_arrive_whole(
+    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
+) -> None:
+    # A batch brings the first LARGE_MESSAGE octets of each message: one that fills them is fetched again.
+    head = simple_message("edge")
+    sent = [
+        head + b"x" * (size - len(head)) for size in (LARGE_MESSAGE - 1, LARGE_MESSAGE, LARGE_MESSAGE + 1)
+    ] + [simple_message("after")]
+    for raw in sent:
+        dovecot_server.deliver(dovecot_user, raw)
+    got = list(box.fetch_new(0, None, batch_size=100))
+    assert [m.raw for m in got] == sent
+    assert [len(m.raw) for m in got[:3]] == [LARGE_MESSAGE - 1, LARGE_MESSAGE, LARGE_MESSAGE + 1]
 
 
 def test_without_move_filing_copies_flags_and_expunges_only_its_own(

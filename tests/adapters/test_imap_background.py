@@ -17,7 +17,7 @@ from tests.servers.dovecot import Dovecot, ImapUser, simple_message
 
 pytestmark = pytest.mark.servers
 
-BIG = 1_200_000  # above the 1 MiB at which a message is fetched alone
+BIG = 1_200_000  # above the 1 MiB at which a message is fetched again, alone
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ class Answers:
         self.answer = (kind, data)
 
     def uid(self, command: str, uids: str, items: str) -> tuple[str, list[Any]]:
-        assert (command, items) == ("FETCH", "(BODY.PEEK[])")
+        assert command == "FETCH" and items in ("(BODY.PEEK[])", "(BODY.PEEK[]<0.1000>)")
         return self.answer
 
 
@@ -35,6 +35,8 @@ def test_the_usual_shape_is_read_and_others_are_handed_back() -> None:
     ):
         assert _plain_fetch(Answers(other), [7]) is None, other
     assert _plain_fetch(Answers(usual, kind="NO"), [7, 9]) is None
+    partial = [(b"1 (UID 7 BODY[]<0> {3}", b"abc"), b")", (b"2 (UID 9 BODY[]<0> {0}", b""), b")"]
+    assert _plain_fetch(Answers(partial), [7, 9], "BODY.PEEK[]<0.1000>") == {7: b"abc", 9: b""}
     assert _plain_fetch(object(), [7]) is None  # no imaplib underneath: imapclient reads it
 
 
@@ -50,4 +52,8 @@ def test_dovecot_answers_read_as_imapclient_reads_them(dovecot_server: Dovecot, 
         uids = client.search(["ALL"])
         plain = _plain_fetch(client, [*uids, max(uids) + 50])  # a UID that does not exist is left out
         general = {u: item[b"BODY[]"] for u, item in client.fetch(uids, [b"BODY.PEEK[]"]).items()}
+        cut = _plain_fetch(client, uids, "BODY.PEEK[]<0.50000>")
+        cut_general = {u: item[b"BODY[]<0>"] for u, item in client.fetch(uids, [b"BODY.PEEK[]<0.50000>"]).items()}
     assert plain is not None and plain == general and len(plain) == len(sent)
+    assert cut is not None and cut == cut_general == {u: raw[:50_000] for u, raw in general.items()}
+    assert sum(len(raw) > 50_000 for raw in general.values()) == 4  # some were cut
