@@ -253,6 +253,7 @@ def measure_inbox(sizes: dict[str, Any], work: Path) -> dict[str, Any]:
             report = processor.run_once(box)
             ours.append(time.perf_counter() - start)
             box.close()
+            processor.close()  # its reader process ends: the next repetition's inbox starts as the first did
             engine.dispose()
             reports.append(report.as_dict())
             if report.processed + report.review + report.quarantined < n and report.processed < n:

@@ -121,6 +121,7 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._jobs: Jobs | None = None
         self._listener: InboxListener | None = None
+        self._processor: InboxProcessor | None = None
         self._server: uvicorn.Server | None = None
         self._web_thread: threading.Thread | None = None
 
@@ -164,6 +165,10 @@ class Daemon:
         log.info("relance daemon %s starting", opts.holder, extra={"settings": public_settings(settings)})
         factory = rt.sessions  # opens the database and upgrades the schema
         renderer = make_renderer(settings, factory)
+        # Before any thread starts: the inbox's reader processes are then forked at once from this process,
+        # sharing what it loaded, instead of starting from a fork server (a second of imports and lexicons)
+        # when the first backlog waits for them.
+        processor = self._processor = InboxProcessor(factory, settings, rt.clock, renderer)
         if opts.serve_web:
             self._start_web()
         with factory() as session:
@@ -182,7 +187,6 @@ class Daemon:
             self._jobs, config, cycle_minutes=opts.cycle_minutes, outbox_seconds=opts.outbox_seconds
         )
         self._scheduler.start()
-        processor = InboxProcessor(factory, settings, rt.clock, renderer)
         lease = make_lease(rt.engine, factory, INBOX_LEASE, opts.holder, ttl=timedelta(seconds=opts.lease_ttl_seconds))
         self._listener = InboxListener(
             processor,
@@ -244,6 +248,8 @@ class Daemon:
                     daemon=True,
                 )
             )
+        elif self._processor is not None:
+            self._processor.close()  # a start that failed before the listener: its reader processes
         if self._server is not None:
             self._server.should_exit = True
             if self._web_thread is not None:

@@ -97,6 +97,9 @@ class InboxProcessor:
             default_parser=self.parse is parse_message,
         )
         self._prepare_recording()
+        # The reader processes start with the inbox, like the rest of its one-time set-up, when they can be
+        # forked (no other thread yet): ready and sharing this process's lexicons when the first batch comes.
+        self.reader.warm_up()
 
     def _prepare_recording(self) -> None:
         """Recording's one-time work, done when the inbox is set up (once per process) rather than when the first
@@ -112,8 +115,8 @@ class InboxProcessor:
             warm_up(ACK_TEMPLATES)
 
     def close(self) -> None:
-        """Stop the reader processes, if any were started."""
-        self.reader.close()
+        """Stop the reader processes, if any were started, and wait for them to end."""
+        self.reader.close(wait=True)
 
     # ------------------------------------------------------------- the loop
 

@@ -176,9 +176,10 @@ class Reader:
             )
         return self._pool
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Stop the reader processes; with ``wait``, return once they (and the pool's threads) have ended."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
 

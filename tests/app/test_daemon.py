@@ -271,11 +271,28 @@ def daemon_folder(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
+def _children(pid: int) -> dict[int, bytes]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    found: dict[int, bytes] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+    return found
+
+
 def test_relance_run_health_reply_and_clean_sigterm(daemon_folder: Path) -> None:
     env = daemon_env(daemon_folder)
     daemon = RunningDaemon(daemon_folder, env)
     try:
         wait_for(daemon.up, 60, "/healthz to answer 200")
+        # The inbox's reader process was forked from the daemon before its threads started (same command
+        # line), not started later by a fork server (whose children are not the daemon's).
+        own = Path(f"/proc/{daemon.proc.pid}/cmdline").read_bytes()
+        readers = [pid for pid, cmdline in _children(daemon.proc.pid).items() if cmdline == own]
+        assert len(readers) == 1, _children(daemon.proc.pid)
         status, body = daemon.get("/healthz")
         checks = json.loads(body)["checks"]
         assert {"database", "scheduler", "imap", "smtp"} <= checks.keys()
@@ -291,6 +308,7 @@ def test_relance_run_health_reply_and_clean_sigterm(daemon_folder: Path) -> None
     log = (daemon_folder / "daemon.log").read_text()
     assert code == 0, log[-3000:]
     assert took < 10, f"SIGTERM took {took:.1f} s"
+    assert not Path(f"/proc/{readers[0]}").exists()  # stopped with the daemon
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any("stopped in" in line["msg"] for line in lines)
     assert env["RELANCE_SECRET_KEY"] not in log

@@ -229,3 +229,22 @@ def test_reader_processes_do_not_outlive_a_killed_inbox() -> None:
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_the_inbox_starts_its_reader_when_set_up_and_close_waits_for_it_to_end(
+    two_client_ledger: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader process is part of the inbox's one-time set-up (forked at creation, ready for the first
+    batch); closing the inbox returns once it has ended, so the next inbox of the process can fork again."""
+    settings = load_settings(ROOT / "config", env={})
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    proc = InboxProcessor(two_client_ledger, settings, FixedClock(NOW), make_renderer(settings), workers=1)
+    try:
+        pool = proc.reader._pool
+        assert pool is not None and pool._mp_context.get_start_method() == "fork"
+        pids = list(pool._processes)
+        assert len(pids) == 1 and _alive(pids[0])
+    finally:
+        proc.close()
+    assert proc.reader._pool is None and not _alive(pids[0])
+    assert not [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
