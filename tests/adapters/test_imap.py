@@ -173,6 +173,21 @@ def test_20_mb_messages_arrive_whole_and_in_order(
     assert [m.raw for m in got] == sent and len(big) > 20_000_000
 
 
+def test_the_folder_is_read_only_until_something_is_filed(
+    dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
+) -> None:
+    # Selecting it read-write makes Dovecot move every new message from new/ to cur/ (a backlog's worth of
+    # renames): that waits for the first filing instead of delaying the first FETCH.
+    for i in range(3):
+        dovecot_server.deliver(dovecot_user, simple_message(f"m{i}"))
+    mails = list(box.fetch_new(0, None))
+    assert len(mails) == 3 and len(list((dovecot_user.maildir / "new").iterdir())) == 3
+    box.file_message(mails[0], "relance/processed")
+    assert _folder_count(dovecot_server, dovecot_user, "relance.processed") == 1
+    assert not list((dovecot_user.maildir / "new").iterdir())
+    assert [m.uid for m in box.fetch_new(0, None)] == [mails[1].uid, mails[2].uid]  # same session, read-write
+
+
 def test_messages_around_the_batch_fetch_limit_arrive_whole(
     dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
 ) -> None:
