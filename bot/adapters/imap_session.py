@@ -225,7 +225,8 @@ class ImapSession:
                 return plain
             data = self.client.fetch(uids, [section.encode("ascii")])
         key = b"BODY[]" if limit is None else b"BODY[]<0>"
-        return {uid: item.get(key) or b"" for uid, item in data.items()}
+        # An item without the body is a message expunged meanwhile (some servers still answer its UID).
+        return {uid: item[key] or b"" for uid, item in data.items() if key in item}
 
     def file(self, mails: Sequence[InboundMail], leaf: str, known_uidvalidity: int) -> None:
         """File messages with one command (MOVE, or COPY + \\Deleted + UID EXPUNGE without MOVE).

@@ -7,7 +7,7 @@ from typing import Any
 import imapclient
 import pytest
 
-from bot.adapters.imap_session import _plain_fetch
+from bot.adapters.imap_session import ImapConfig, ImapSession, _plain_fetch
 from tests.servers.dovecot import Dovecot, ImapUser, simple_message
 
 
@@ -38,6 +38,24 @@ def test_the_usual_shape_is_read_and_others_are_handed_back() -> None:
     partial = [(b"1 (UID 7 BODY[]<0> {3}", b"abc"), b")", (b"2 (UID 9 BODY[]<0> {0}", b""), b")"]
     assert _plain_fetch(Answers(partial), [7, 9], "BODY.PEEK[]<0.1000>") == {7: b"abc", 9: b""}
     assert _plain_fetch(object(), [7]) is None  # no imaplib underneath: imapclient reads it
+
+
+class GeneralFetch:
+    """Stands for imapclient where imaplib's parsing is not available: its parsed FETCH answer."""
+
+    def fetch(self, uids: list[int], items: list[bytes]) -> dict[int, dict[bytes, Any]]:
+        assert items == [b"BODY.PEEK[]<0.1048576>"]
+        return {
+            7: {b"SEQ": 1, b"BODY[]<0>": b"abc"},
+            8: {b"SEQ": 2, b"FLAGS": (b"\\Deleted",)},  # expunged meanwhile: the server answered its flags only
+            9: {b"SEQ": 3, b"BODY[]<0>": b""},  # an empty message is still a message
+        }
+
+
+def test_a_message_answered_without_its_body_is_left_out_not_read_as_empty() -> None:
+    session = ImapSession(ImapConfig(host="127.0.0.1", user="u", password="p", tls="none"))
+    session.client, session.uidvalidity = GeneralFetch(), 5
+    assert session.fetch([7, 8, 9], 5) == {7: b"abc", 9: b""}
 
 
 @pytest.mark.servers
