@@ -149,6 +149,10 @@ class ImapMailbox:
                 # and nobody reads its result; the commands that follow wait for it in the queue.
                 ahead[1].cancel()
 
+    def left_behind(self, upto_uid: int, uidvalidity: int) -> list[int]:
+        """UIDs up to the checkpoint still in the folder (their filing failed), oldest first; see ``ImapSession``."""
+        return self._io.run(self._session.left_behind, upto_uid, uidvalidity)
+
     def _prefetch(self, batch: list[int] | None, uidvalidity: int) -> tuple[list[int], Future[dict[int, bytes]]] | None:
         if batch is None:
             return None
@@ -195,7 +199,7 @@ class ImapMailbox:
     def _file_logged(self, mails: list[InboundMail], leaf: str, known_uidvalidity: int) -> None:
         try:
             self._session.file(mails, leaf, known_uidvalidity)
-        except Exception as exc:  # filing is cosmetic: the outcome is recorded, the next pass may file it
+        except Exception as exc:  # filing is cosmetic: the outcome is recorded, the next pass files it (inbox_sweep)
             log.warning("IMAP %s: could not move %d message(s) to relance/%s: %s", self.name, len(mails), leaf, exc)
 
     def wait_filed(self) -> None:

@@ -205,6 +205,18 @@ class ImapSession:
             uids = sorted(uid for uid in self.client.search(["UID", f"{start}:*"]) if uid >= start)
         return current, uids
 
+    def left_behind(self, upto_uid: int, uidvalidity: int) -> list[int]:
+        """UIDs up to ``upto_uid`` (the checkpoint) still in the folder under ``uidvalidity``, oldest first.
+
+        Every message up to the checkpoint was recorded and filed away: one still here is one whose filing
+        failed (the connection dropped before the MOVE, the server refused it) or was never asked.
+        """
+        self.connect()
+        if upto_uid < 1 or self.uidvalidity != uidvalidity:
+            return []
+        with self.errors("search"):
+            return sorted(uid for uid in self.client.search(["UID", f"1:{upto_uid}"]) if uid <= upto_uid)
+
     def fetch(self, uids: list[int], uidvalidity: int, limit: int | None = LARGE_MESSAGE) -> dict[int, bytes]:
         """The messages of ``uids`` that still exist, by UID: their first ``limit`` octets, or whole (None).
 

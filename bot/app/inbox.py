@@ -37,6 +37,7 @@ from bot.app.inbound import (
 )
 from bot.app.inbox_batch import BatchRunner, Started
 from bot.app.inbox_prepare import Reader, default_workers
+from bot.app.inbox_sweep import refile_left_behind
 from bot.app.profiles import current_profiles
 from bot.app.reply_actions import ACK_TEMPLATES, apply_decision
 from bot.app.reply_lookups import ReplyLookups, pending
@@ -140,6 +141,7 @@ class InboxProcessor:
                 current_profiles(self.settings, session)
             except ConfigError:
                 pass  # a broken profiles file fails the batches that need it, as it would without this
+        refile_left_behind(self.factory, mailbox, after, validity)
         # A backlog commits batch after batch: the WAL is copied back from a helper thread, not by a commit.
         with WalCheckpointer(self.factory.kw.get("bind")):
             self._batches(mailbox, after, validity, report)
