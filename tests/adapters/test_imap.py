@@ -40,6 +40,16 @@ def _folder_count(server: Dovecot, user: ImapUser, folder: str) -> int:
         return int(client.select_folder(folder, readonly=True)[b"EXISTS"])
 
 
+BIG = 1_200_000  # above the 1 MiB at which a message is fetched again, alone
+
+
+def _deliver(server: Dovecot, user: ImapUser, count: int, big: tuple[int, ...] = ()) -> list[bytes]:
+    sent = [simple_message(f"m{i}", msgid=f"<m{i}@t>", size=BIG if i in big else 0) for i in range(count)]
+    for raw in sent:
+        server.deliver(user, raw)
+    return sent
+
+
 def _message_id(raw: bytes) -> str:
     found = re.search(rb"^Message-ID: (<[^>]+>)", raw, re.MULTILINE)
     assert found, raw[:200]
@@ -147,8 +157,7 @@ def test_restart_during_idle_loses_nothing_and_repeats_nothing(
 def test_uidvalidity_change_refetches_everything(
     dovecot_server: Dovecot, dovecot_user: ImapUser, box: ImapMailbox
 ) -> None:
-    for i in range(4):
-        dovecot_server.deliver(dovecot_user, simple_message(f"m{i}"))
+    _deliver(dovecot_server, dovecot_user, 4)
     first = list(box.fetch_new(0, None))
     old_validity, last = first[-1].uidvalidity, first[-1].uid
     dovecot_server.set_uidvalidity(dovecot_user, old_validity + 7)
@@ -178,8 +187,7 @@ def test_the_folder_is_read_only_until_something_is_filed(
 ) -> None:
     # Selecting it read-write makes Dovecot move every new message from new/ to cur/ (a backlog's worth of
     # renames): that waits for the first filing instead of delaying the first FETCH.
-    for i in range(3):
-        dovecot_server.deliver(dovecot_user, simple_message(f"m{i}"))
+    _deliver(dovecot_server, dovecot_user, 3)
     mails = list(box.fetch_new(0, None))
     assert len(mails) == 3 and len(list((dovecot_user.maildir / "new").iterdir())) == 3
     box.file_message(mails[0], "relance/processed")
@@ -208,8 +216,7 @@ def test_without_move_filing_copies_flags_and_expunges_only_its_own(
 ) -> None:
     server = dovecot_server_without_move
     user = server.add_user()
-    for i in range(3):
-        server.deliver(user, simple_message(f"m{i}"))
+    _deliver(server, user, 3)
     box = _box(server, user)
     try:
         assert box.can_move is False

@@ -12,12 +12,11 @@ import pytest
 from bot.adapters import imap
 from bot.adapters.imap import ImapMailbox
 from bot.domain.errors import ConfigError, TemporaryError
-from tests.adapters.test_imap import _box, _folder_count, _message_id
+from tests.adapters.test_imap import _box, _deliver, _folder_count, _message_id
 from tests.servers.dovecot import Dovecot, ImapUser, simple_message
 
 pytestmark = pytest.mark.servers
 
-BIG = 1_200_000  # above the 1 MiB at which a message is fetched again, alone
 
 
 @pytest.fixture
@@ -25,13 +24,6 @@ def box(dovecot_server: Dovecot, dovecot_user: ImapUser) -> Iterator[ImapMailbox
     mailbox = _box(dovecot_server, dovecot_user)
     yield mailbox
     mailbox.close()
-
-
-def _deliver(server: Dovecot, user: ImapUser, count: int, big: tuple[int, ...] = ()) -> list[bytes]:
-    sent = [simple_message(f"m{i}", msgid=f"<m{i}@t>", size=BIG if i in big else 0) for i in range(count)]
-    for raw in sent:
-        server.deliver(user, raw)
-    return sent
 
 
 class Gate:
