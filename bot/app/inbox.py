@@ -129,6 +129,7 @@ class InboxProcessor:
         message and double up to ``batch_size``: a message arriving alone (IDLE) is recorded at once, and a
         backlog is soon processed at full speed. Batches are committed in order; while one is recorded, the
         next ``READ_AHEAD`` are fetched and read (in a reader process when there is one, see ``inbox_prepare``).
+        Raises ``ConfigError`` without fetching anything when the profiles cannot be read.
         """
         report = report or InboxReport()
         self.reader.warm_up()
@@ -136,11 +137,10 @@ class InboxProcessor:
             checkpoint = session.get(MailboxCheckpoint, mailbox.name)
             after, validity = (checkpoint.last_uid, checkpoint.uidvalidity) if checkpoint else (0, None)
             # The profiles every action reads (loaded when the processor was created): read again now if edited
-            # since, before the first batch, where the readers and the pass would wait for it.
-            try:
-                current_profiles(self.settings, session)
-            except ConfigError:
-                pass  # a broken profiles file fails the batches that need it, as it would without this
+            # since, before the first batch, where the readers and the pass would wait for it. A broken profiles
+            # file raises ConfigError here, before anything is fetched: the replies wait in the inbox until it is
+            # fixed (the listener says so and retries) instead of each failing its actions and being quarantined.
+            current_profiles(self.settings, session)
         refile_left_behind(self.factory, mailbox, after, validity)
         # A backlog commits batch after batch: the WAL is copied back from a helper thread, not by a commit.
         with WalCheckpointer(self.factory.kw.get("bind")):

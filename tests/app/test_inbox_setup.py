@@ -106,3 +106,34 @@ def test_creation_compiles_the_acknowledgement_templates_of_every_language(
         assert compiled == {(language, name) for language in ("en", "fr") for name in ACK_TEMPLATES}
     finally:
         processor.close()
+
+
+def test_a_profiles_file_broken_while_running_holds_the_replies_back_until_it_is_fixed(
+    two_client_ledger: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """GIVEN a running inbox WHEN profiles.yaml is saved broken THEN a pass fetches nothing and says why (the
+    replies wait in the inbox, none is quarantined); once fixed, the next pass reads them as usual."""
+    from sqlalchemy import func, select
+
+    from bot.adapters.db.models import InboundMessage
+    from bot.domain.errors import ConfigError
+    from tests.app.test_inbox_prepare import reply
+    from tests.fakes import ListMailbox
+
+    settings = settings_in(tmp_path)
+    processor = InboxProcessor(two_client_ledger, settings, CLOCK, make_renderer(settings), workers=0)
+    good = (tmp_path / "config" / "profiles.yaml").read_text(encoding="utf-8")
+    box = ListMailbox([reply(i) for i in range(1, 4)])
+    try:
+        (tmp_path / "config" / "profiles.yaml").write_text("profiles: [unclosed\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="profiles"):
+            processor.run_once(box)
+        with two_client_ledger() as s:
+            assert s.scalar(select(func.count()).select_from(InboundMessage)) == 0
+        assert box.filed == {}
+        (tmp_path / "config" / "profiles.yaml").write_text(good + "\n", encoding="utf-8")
+        report = processor.run_once(box)
+    finally:
+        processor.close()
+    assert report.quarantined == 0 and report.processed + report.review == 3
+    assert set(box.filed.values()) <= {"relance/processed", "relance/review"}
