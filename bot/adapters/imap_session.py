@@ -237,8 +237,9 @@ class ImapSession:
                 return plain
             data = self.client.fetch(uids, [section.encode("ascii")])
         key = b"BODY[]" if limit is None else b"BODY[]<0>"
-        # An item without the body is a message expunged meanwhile (some servers still answer its UID).
-        return {uid: item[key] or b"" for uid, item in data.items() if key in item}
+        # A message expunged meanwhile may still be answered, its body NIL (Dovecot) or left out: it is left out
+        # here too, where reading it as an empty message would quarantine it. An empty message is b"".
+        return {uid: body for uid, item in data.items() if (body := item.get(key)) is not None}
 
     def file(self, mails: Sequence[InboundMail], leaf: str, known_uidvalidity: int) -> None:
         """File messages with one command (MOVE, or COPY + \\Deleted + UID EXPUNGE without MOVE).

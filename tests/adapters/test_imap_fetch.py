@@ -49,13 +49,14 @@ class GeneralFetch:
             7: {b"SEQ": 1, b"BODY[]<0>": b"abc"},
             8: {b"SEQ": 2, b"FLAGS": (b"\\Deleted",)},  # expunged meanwhile: the server answered its flags only
             9: {b"SEQ": 3, b"BODY[]<0>": b""},  # an empty message is still a message
+            10: {b"SEQ": 4, b"BODY[]<0>": None},  # expunged meanwhile: Dovecot answers NIL
         }
 
 
 def test_a_message_answered_without_its_body_is_left_out_not_read_as_empty() -> None:
     session = ImapSession(ImapConfig(host="127.0.0.1", user="u", password="p", tls="none"))
     session.client, session.uidvalidity = GeneralFetch(), 5
-    assert session.fetch([7, 8, 9], 5) == {7: b"abc", 9: b""}
+    assert session.fetch([7, 8, 9, 10], 5) == {7: b"abc", 9: b""}
 
 
 @pytest.mark.servers
