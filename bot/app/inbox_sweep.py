@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.models import InboundMessage
 from bot.app.inbox_batch import file_messages
+from bot.app.keyed_select import KeyedSelect
 from bot.app.reply_outcomes import FOLDER_PROCESSED, FOLDER_QUARANTINE, FOLDER_REVIEW
 from bot.ports import InboundMail, Mailbox
 
@@ -31,7 +32,14 @@ FOLDER_OF_STATUS = {
     "quarantined": FOLDER_QUARANTINE,
 }
 
-_CHUNK = 500
+_OUTCOMES = KeyedSelect(
+    lambda keyed: select(InboundMessage.uid, InboundMessage.status).where(
+        InboundMessage.mailbox == bindparam("mailbox"),
+        InboundMessage.uidvalidity == bindparam("validity"),
+        keyed(InboundMessage.uid),
+    )
+)
+_CHUNK = 500  # keys per query: a whole pass left behind must stay within PostgreSQL's bind parameters
 
 
 def refile_left_behind(factory: sessionmaker[Session], mailbox: Mailbox, after: int, validity: int | None) -> int:
@@ -49,14 +57,8 @@ def refile_left_behind(factory: sessionmaker[Session], mailbox: Mailbox, after: 
     groups: dict[str, list[InboundMail]] = {}
     with factory() as session:
         for i in range(0, len(uids), _CHUNK):
-            rows = session.execute(
-                select(InboundMessage.uid, InboundMessage.status).where(
-                    InboundMessage.mailbox == mailbox.name,
-                    InboundMessage.uidvalidity == validity,
-                    InboundMessage.uid.in_(uids[i : i + _CHUNK]),
-                )
-            )
-            for uid, status in rows:
+            part = uids[i : i + _CHUNK]
+            for uid, status in _OUTCOMES.execute(session.connection(), part, mailbox=mailbox.name, validity=validity):
                 folder = FOLDER_OF_STATUS.get(status)
                 if folder is not None:
                     groups.setdefault(folder, []).append(InboundMail(mailbox.name, validity, uid, b""))
