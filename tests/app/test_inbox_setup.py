@@ -8,17 +8,21 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.adapters.db.engine import session_factory
+from bot.adapters.db.models import InboundMessage
 from bot.app import profiles
 from bot.app.clock import FixedClock, noon_in
 from bot.app.inbox import InboxProcessor
 from bot.app.reply_actions import ACK_TEMPLATES
 from bot.app.settings import Settings, load_settings
 from bot.app.wiring import make_renderer
+from bot.domain.errors import ConfigError
 from bot.ports import RenderedMail
+from tests.app.test_inbox_prepare import reply
+from tests.fakes import ListMailbox
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOCK = FixedClock(noon_in(date(2026, 11, 3)))
@@ -113,13 +117,6 @@ def test_a_profiles_file_broken_while_running_holds_the_replies_back_until_it_is
 ) -> None:
     """GIVEN a running inbox WHEN profiles.yaml is saved broken THEN a pass fetches nothing and says why (the
     replies wait in the inbox, none is quarantined); once fixed, the next pass reads them as usual."""
-    from sqlalchemy import func, select
-
-    from bot.adapters.db.models import InboundMessage
-    from bot.domain.errors import ConfigError
-    from tests.app.test_inbox_prepare import reply
-    from tests.fakes import ListMailbox
-
     settings = settings_in(tmp_path)
     processor = InboxProcessor(two_client_ledger, settings, CLOCK, make_renderer(settings), workers=0)
     good = (tmp_path / "config" / "profiles.yaml").read_text(encoding="utf-8")
